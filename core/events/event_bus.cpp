@@ -1,0 +1,90 @@
+#include "core/events/event_bus.hpp"
+
+#include <chrono>
+
+#include "core/util/canonical_json.hpp"
+#include "core/util/sha256.hpp"
+
+namespace strata::events {
+
+EventBus::EventBus(std::string run_id, int rank, util::Logger logger)
+    : run_id_(std::move(run_id)), rank_(rank), logger_(std::move(logger)) {}
+
+const char* EventBus::name_of(strata_event_type type) {
+  switch (type) {
+    case STRATA_EVENT_RUN_START: return "run_start";
+    case STRATA_EVENT_CONFIG_RESOLVED: return "config_resolved";
+    case STRATA_EVENT_PLUGIN_LOADED: return "plugin_loaded";
+    case STRATA_EVENT_DATASET_OPENED: return "dataset_opened";
+    case STRATA_EVENT_STEP_END: return "step_end";
+    case STRATA_EVENT_CHECKPOINT_SAVED: return "checkpoint_saved";
+    case STRATA_EVENT_CHECKPOINT_PUBLISH_REQUESTED: return "checkpoint_publish_requested";
+    case STRATA_EVENT_EVAL_DONE: return "eval_done";
+    case STRATA_EVENT_RELEASE_REQUESTED: return "release_requested";
+    case STRATA_EVENT_RUN_END: return "run_end";
+    case STRATA_EVENT_PLUGIN_CUSTOM: return "plugin_custom";
+    default: return "unknown";
+  }
+}
+
+bool EventBus::is_gate(strata_event_type type) {
+  return type == STRATA_EVENT_DATASET_OPENED || type == STRATA_EVENT_CHECKPOINT_PUBLISH_REQUESTED ||
+         type == STRATA_EVENT_RELEASE_REQUESTED;
+}
+
+void EventBus::subscribe(const plugin::PluginInstance& instance) {
+  if (const uint64_t mask = instance.subscriptions(); mask != 0) subscribers_.emplace_back(&instance, mask);
+}
+
+void EventBus::publish(strata_event_type type, int64_t step, const nlohmann::json& payload) {
+  deliver(type, step, payload);
+}
+
+GateOutcome EventBus::gate(strata_event_type type, int64_t step, const nlohmann::json& payload) {
+  return deliver(type, step, payload);
+}
+
+GateOutcome EventBus::deliver(strata_event_type type, int64_t step, const nlohmann::json& payload) {
+  const std::string body = util::canonical_json(payload);
+  const std::string digest = util::sha256_hex(body);
+  const bool gate = is_gate(type);
+  strata_event event{};
+  event.struct_size = STRATA_EVENT_STRUCT_SIZE;
+  event.type = type;
+  event.name = name_of(type);
+  event.is_gate = gate ? 1 : 0;
+  event.rank = rank_;
+  event.sequence = sequence_++;
+  event.step = step;
+  event.utc_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  event.run_id = run_id_.c_str();
+  event.payload_json = body.c_str();
+  event.payload_sha256 = digest.c_str();
+
+  GateOutcome outcome;
+  for (const auto& [sub, mask] : subscribers_) {
+    if ((mask & STRATA_EVENT_BIT(type)) == 0) continue;
+    strata_decision decision{};
+    decision.struct_size = STRATA_DECISION_STRUCT_SIZE;
+    const strata_status status = sub->on_event(event, gate ? &decision : nullptr);
+    sub->check(status, std::string("handling event ") + event.name);
+    // Only the compliance tier has authority over gates.
+    if (gate && decision.deny != 0 && sub->tier() == STRATA_TIER_COMPLIANCE) {
+      decision.reason[sizeof(decision.reason) - 1] = '\0';
+      outcome.allowed = false;
+      if (!outcome.reason.empty()) outcome.reason += "; ";
+      outcome.reason += sub->name() + ": " + (decision.reason[0] ? decision.reason : "no reason given");
+    } else if (gate && decision.deny != 0) {
+      logger_->warn("[{}] tried to deny {}, but only compliance plugins decide gates; ignored", sub->name(), event.name);
+    }
+  }
+  return outcome;
+}
+
+void EventBus::flush() {
+  for (const auto& [sub, mask] : subscribers_)
+    if (sub->tier() == STRATA_TIER_COMPLIANCE) sub->flush();
+}
+
+}  // namespace strata::events

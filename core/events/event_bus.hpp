@@ -1,0 +1,49 @@
+// Publishes lifecycle events to the plugin instances that subscribe to them, in the order
+// the instances were created. Payloads are canonicalised and digested once per event.
+// For gates, every compliance subscriber is asked; one denial denies (the reasons of all
+// denials are joined). A failing status from any subscriber stops the run: a compliance
+// plugin that cannot record an event must not be silently skipped.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "core/plugin/instance.hpp"
+
+namespace strata::events {
+
+struct GateOutcome {
+  bool allowed = true;
+  std::string reason;  // joined reasons of every denial
+};
+
+class EventBus {
+ public:
+  EventBus(std::string run_id, int rank, util::Logger logger);
+
+  // Subscribers are looked up once; call after every instance is created.
+  void subscribe(const plugin::PluginInstance& instance);
+
+  // Throws plugin::PluginError when a subscriber fails.
+  void publish(strata_event_type type, int64_t step, const nlohmann::json& payload);
+  GateOutcome gate(strata_event_type type, int64_t step, const nlohmann::json& payload);
+  // Durability barrier on every compliance subscriber.
+  void flush();
+
+  uint64_t next_sequence() const { return sequence_; }
+  static const char* name_of(strata_event_type type);
+  static bool is_gate(strata_event_type type);
+
+ private:
+  GateOutcome deliver(strata_event_type type, int64_t step, const nlohmann::json& payload);
+
+  std::string run_id_;
+  int rank_;
+  util::Logger logger_;
+  uint64_t sequence_ = 0;
+  std::vector<std::pair<const plugin::PluginInstance*, uint64_t>> subscribers_;  // with their masks
+};
+
+}  // namespace strata::events

@@ -1,0 +1,28 @@
+// `strata run`: resolves the config, loads the plugins, publishes the lifecycle events,
+// trains, evaluates, explains, checkpoints, and honours every compliance gate.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config/overrides.hpp"
+#include "core/util/log.hpp"
+
+namespace strata::run {
+
+struct RunOptions {
+  std::filesystem::path config_path;
+  std::vector<config::Override> overrides;
+  std::optional<std::filesystem::path> out_dir;  // default: runs/<name>-<UTC time>
+  bool plain_progress = false;
+  std::vector<std::filesystem::path> plugin_paths;  // searched after the defaults and the config's
+};
+
+// Exit codes: 0 done; 1 failure (config, plugin, data); 3 a gate was denied;
+// 130/143 ended cleanly by SIGINT/SIGTERM.
+inline constexpr int kExitDenied = 3;
+int run_pipeline(const RunOptions& options, util::Logger logger);
+
+}  // namespace strata::run

@@ -1,0 +1,50 @@
+// strata run CONFIG [--set /pointer=value]... [--out DIR]
+#include <iostream>
+
+#include "core/config/pipeline_config.hpp"
+#include "core/plugin/instance.hpp"
+#include "core/run/runner.hpp"
+#include "tools/strata/commands.hpp"
+
+namespace strata::cli {
+
+void add_run_command(CLI::App& app, const GlobalOptions& global, int& exit_code) {
+  struct Args {
+    std::string config;
+    std::vector<std::string> sets;
+    std::string out;
+    bool plain = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("run", "train with a pipeline config");
+  cmd->add_option("config", args->config, "pipeline config (JSON)")->required();
+  cmd->add_option("--set", args->sets, "override a config value: /json/pointer=value (value parsed as JSON, else a string)");
+  cmd->add_option("--out", args->out, "run directory (default runs/<name>-<UTC time>)");
+  cmd->add_flag("--plain", args->plain, "plain log lines instead of a progress bar");
+  cmd->callback([args, &global, &exit_code] {
+    util::Logger logger = util::make_logger(global.log_level);
+    try {
+      run::RunOptions options;
+      options.config_path = args->config;
+      for (const auto& s : args->sets) options.overrides.push_back(config::parse_override(s));
+      if (!args->out.empty()) options.out_dir = args->out;
+      options.plain_progress = args->plain;
+      options.plugin_paths = global.plugin_paths;
+      exit_code = run::run_pipeline(options, logger);
+    } catch (const config::ConfigError& e) {
+      logger->error("invalid config: {}", e.what());
+      exit_code = 2;
+    } catch (const config::OverrideError& e) {
+      logger->error("{}", e.what());
+      exit_code = 2;
+    } catch (const plugin::PluginError& e) {
+      logger->error("{}", e.what());
+      exit_code = 1;
+    } catch (const std::exception& e) {
+      logger->error("run failed: {}", e.what());
+      exit_code = 1;
+    }
+  });
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,25 @@
+// The `strata` command line: one file per command group, wired together in main.cpp.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/util/log.hpp"
+
+namespace strata::cli {
+
+// Options every command shares.
+struct GlobalOptions {
+  std::string log_level = "info";
+  std::vector<std::filesystem::path> plugin_paths;
+};
+
+// Each registers its subcommand; the callback stores the exit code in `exit_code`.
+void add_run_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void add_plugins_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void add_config_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+
+}  // namespace strata::cli
