@@ -310,13 +310,28 @@ class Validator {
     issues_.push_back({at, std::move(message)});
   }
 
+  // " > 0", " >= 1 and <= 8": the numeric bounds, so a wrong-type message already says
+  // which numbers would be accepted.
+  static std::string bounds_phrase(const json& schema, const std::string& type) {
+    if (type != "number" && type != "integer") return "";
+    static constexpr std::pair<const char*, const char*> kRelations[] = {
+        {"minimum", ">="}, {"exclusiveMinimum", ">"}, {"maximum", "<="}, {"exclusiveMaximum", "<"}};
+    std::string out;
+    for (const auto& [keyword, relation] : kRelations) {
+      const auto it = schema.find(keyword);
+      if (it == schema.end()) continue;
+      out += (out.empty() ? " " : " and ") + std::string(relation) + " " + format_number(*it);
+    }
+    return out;
+  }
+
   bool check_type(const json& schema, const json& value, const std::string& at) {
     const auto it = schema.find("type");
     if (it == schema.end()) return true;
     if (it->is_string()) {
       const std::string& type = it->get_ref<const std::string&>();
       if (has_type(value, type)) return true;
-      report(at, "expected " + type_with_article(type) + ", got " + describe(value));
+      report(at, "expected " + type_with_article(type) + bounds_phrase(schema, type) + ", got " + describe(value));
       return false;
     }
     std::vector<std::string> names;

@@ -26,14 +26,18 @@ std::string join_lines(const std::string& source, const std::vector<std::string>
   return out;
 }
 
+std::string with_article(const std::string& word) {
+  return (std::string("aeiou").find(word.empty() ? 'x' : word[0]) != std::string::npos ? "an " : "a ") + word;
+}
+
 // Finds the plugin for a selection, or explains why it cannot be used.
 const plugin::PluginInfo* lookup(const plugin::PluginRegistry& registry, const std::string& name,
                                  const std::string& tier, const std::string& pointer, std::vector<std::string>& issues) {
   const int32_t tier_id = plugin::tier_from_name(tier);
   if (const plugin::PluginInfo* info = registry.find(name)) {
     if (info->tier != tier_id) {
-      issues.push_back(pointer + ": \"" + name + "\" is a " + plugin::tier_name(info->tier) + " plugin, not a " + tier +
-                       " plugin");
+      issues.push_back(pointer + ": \"" + name + "\" is " + with_article(plugin::tier_name(info->tier)) + " plugin, not " +
+                       with_article(tier) + " plugin");
       return nullptr;
     }
     return info;

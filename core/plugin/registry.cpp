@@ -9,6 +9,9 @@
 
 #include "core/plugin/host_environment.hpp"
 
+#ifndef STRATA_PLUGIN_RELATIVE_DIR
+#define STRATA_PLUGIN_RELATIVE_DIR "lib/strata/plugins"
+#endif
 #ifndef STRATA_INSTALL_PLUGIN_DIR
 #define STRATA_INSTALL_PLUGIN_DIR "/usr/local/lib/strata/plugins"
 #endif
@@ -117,7 +120,8 @@ std::vector<fs::path> default_search_paths(const std::vector<fs::path>& extra) {
   std::vector<fs::path> paths;
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) paths.push_back(exe.parent_path().parent_path() / "lib" / "strata" / "plugins");
+  // <prefix>/bin/strata finds <prefix>/<libdir>/strata/plugins, in the build tree and once installed.
+  if (!ec) paths.push_back(exe.parent_path().parent_path() / STRATA_PLUGIN_RELATIVE_DIR);
   paths.emplace_back(STRATA_INSTALL_PLUGIN_DIR);
   if (const char* env = std::getenv("STRATA_PLUGIN_PATH")) {
     std::stringstream ss(env);

@@ -64,7 +64,7 @@ class PluginRegistry {
 };
 
 // Where plugins are looked for, in order: the build's or install's plugin folder next to
-// the executable (<exe>/../lib/strata/plugins), the configured install prefix,
+// the executable (<exe>/../<libdir>/strata/plugins), the configured install prefix,
 // STRATA_PLUGIN_PATH (colon-separated), then `extra` (e.g. paths from the config).
 std::vector<std::filesystem::path> default_search_paths(const std::vector<std::filesystem::path>& extra = {});
 

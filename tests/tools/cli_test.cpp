@@ -1,0 +1,239 @@
+// The strata binary end to end: what a user types, what they see, what lands on disk.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "strata/abi/version.h"
+#include "tests/support/paths.hpp"
+
+namespace strata {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+struct Result {
+  int code;
+  std::string output;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = test::strata_binary() + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+}
+
+bool has(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
+
+json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return json::parse(in);
+}
+
+std::vector<json> read_lines(const fs::path& p) {
+  std::vector<json> out;
+  std::ifstream in(p);
+  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
+  return out;
+}
+
+std::string quickstart() { return (test::source_dir() / "configs" / "quickstart.json").string(); }
+// A short run of the quickstart: the same pipeline, fewer steps.
+std::string short_run(const fs::path& out) {
+  return "run " + quickstart() + " --plain --out " + out.string() +
+         " --set /train/steps=20 --set /train/log_every=5 --set /train/eval_every=10 --set /events/step_every=5";
+}
+
+TEST(Cli, VersionNamesTheAbi) {
+  const auto r = run("--version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(has(r.output, "plugin ABI " + std::to_string(STRATA_ABI_MAJOR) + "." + std::to_string(STRATA_ABI_MINOR)))
+      << r.output;
+}
+
+TEST(Cli, PluginsListJsonCoversAllSixKinds) {
+  const std::string cmd = test::strata_binary() + " plugins list --json 2>/dev/null";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  ASSERT_EQ(pclose(pipe), 0);
+  const json list = json::parse(out);
+  ASSERT_TRUE(list.is_array());
+  std::set<std::string> kinds;
+  for (const auto& p : list) {
+    for (const char* key : {"name", "kind", "version", "abi", "path"}) EXPECT_TRUE(p.contains(key)) << key;
+    kinds.insert(p["kind"].get<std::string>());
+  }
+  EXPECT_EQ(kinds, (std::set<std::string>{"parallelism", "aggregation", "memory", "fairness", "explainability",
+                                          "compliance"}));
+}
+
+TEST(Cli, PluginsInspectShowsTheOptionsSchemaAndDefaults) {
+  const auto r = run("plugins inspect mean");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(has(r.output, "\"bucket_mb\"")) << r.output;
+  EXPECT_TRUE(has(r.output, "\"defaults\"")) << r.output;
+  const auto missing = run("plugins inspect meen");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_TRUE(has(missing.output, "did you mean 'mean'?")) << missing.output;
+}
+
+TEST(Cli, BrokenPluginsAreRefusedWithReasonsAndTheHostCarriesOn) {
+  const auto r = run("--plugin-path " + test::broken_dir().string() + " plugins list");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(has(r.output, "abi_major_99.so: ABI mismatch: the plugin was built for Strata plugin ABI 99.0, this host "
+                            "provides ABI " + std::to_string(STRATA_ABI_MAJOR) + "." + std::to_string(STRATA_ABI_MINOR)))
+      << r.output;
+  EXPECT_TRUE(has(r.output, "no_entry_symbol.so: not a Strata plugin")) << r.output;
+  EXPECT_TRUE(has(r.output, "duplicate plugin name 'mean'")) << r.output;
+  EXPECT_TRUE(has(r.output, "single")) << "the good plugins are still listed";
+}
+
+TEST(Cli, ConfigCheckPassesEveryShippedConfig) {
+  std::string files;
+  for (const auto& e : fs::directory_iterator(test::source_dir() / "configs"))
+    if (e.path().extension() == ".json") files += " " + e.path().string();
+  const auto r = run("config check" + files);
+  EXPECT_EQ(r.code, 0) << r.output;
+}
+
+TEST(Cli, WrongOptionTypeExitsNonZeroNamingThePointer) {
+  const auto r = run("config check " + quickstart() + " --set /tiers/aggregation/options/bucket_mb=x");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.output, "/tiers/aggregation/options/bucket_mb: expected a number > 0, got \"x\"")) << r.output;
+  test::TempDir dir;
+  const auto run_result = run("run " + quickstart() + " --out " + (dir.path() / "r").string() +
+                              " --set /tiers/aggregation/options/bucket_mb=x");
+  EXPECT_EQ(run_result.code, 2) << run_result.output;
+  EXPECT_FALSE(fs::exists(dir.path() / "r")) << "an invalid config creates no run directory";
+}
+
+TEST(Cli, MalformedJsonNamesLineAndColumn) {
+  test::TempDir dir;
+  const auto path = dir.path() / "broken.json";
+  std::ofstream(path) << "{\n  \"schema_version\": 1,\n  \"tiers\": }\n";
+  const auto r = run("config check " + path.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.output, "broken.json:3:")) << r.output;
+}
+
+TEST(Cli, RunWritesMetricsSummaryEventsCheckpointAndArtifacts) {
+  test::TempDir dir;
+  const fs::path out = dir.path() / "run";
+  const auto r = run(short_run(out));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto metrics = read_lines(out / "metrics.jsonl");
+  int loss_lines = 0;
+  for (const auto& m : metrics)
+    if (m.contains("loss")) {
+      ++loss_lines;
+      for (const char* key : {"step", "loss", "lr", "tokens_per_s"}) EXPECT_TRUE(m.contains(key)) << key;
+    }
+  EXPECT_EQ(loss_lines, 4);
+  const json summary = read_json(out / "summary.json");
+  EXPECT_EQ(summary["status"], "completed");
+  EXPECT_EQ(summary["steps"], 20);
+  for (const char* key : {"final_loss", "val_loss", "val_bits_per_byte", "tokens_per_s", "peak_rss_bytes"})
+    EXPECT_TRUE(summary.contains(key)) << key;
+  EXPECT_LT(summary["final_loss"].get<double>(), std::log(256.0)) << "the model learned something";
+  EXPECT_EQ(read_json(out / "config.resolved.json")["train"]["steps"], 20) << "overrides land in the resolved config";
+  EXPECT_TRUE(fs::exists(out / "checkpoints" / "step_20" / "manifest.json"));
+  EXPECT_TRUE(fs::exists(out / "artifacts" / "group-stats" / "group_stats_step20.json"));
+  EXPECT_TRUE(fs::exists(out / "artifacts" / "attention-dump" / "attention_step20_0.npy"));
+  std::vector<std::string> names;
+  for (const auto& e : read_lines(out / "events.jsonl")) names.push_back(e["event"]);
+  for (const char* expected : {"run_start", "config_resolved", "plugin_loaded", "dataset_opened", "step_end",
+                               "eval_done", "checkpoint_saved", "checkpoint_publish_requested", "run_end"})
+    EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
+  EXPECT_EQ(names.front(), "run_start");
+  EXPECT_EQ(names.back(), "run_end");
+}
+
+TEST(Cli, DeniedDatasetStopsTheRunBeforeAnyDataIsRead) {
+  test::TempDir dir;
+  const fs::path out = dir.path() / "run";
+  const auto r = run(short_run(out) + " --set '/tiers/compliance/0/options/deny=[\"dataset_opened\"]'" +
+                     " --set '/tiers/compliance/0/options/reason=dataset not approved'");
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_TRUE(has(r.output, "dataset_opened was denied")) << r.output;
+  EXPECT_TRUE(has(r.output, "dataset not approved")) << r.output;
+  EXPECT_EQ(read_json(out / "summary.json")["status"], "denied");
+  EXPECT_FALSE(fs::exists(out / "checkpoints"));
+  const auto events = read_lines(out / "events.jsonl");
+  EXPECT_EQ(events.back()["event"], "run_end");
+}
+
+TEST(Cli, DeniedPublicationIsSkippedAndTheRunCompletes) {
+  test::TempDir dir;
+  const fs::path out = dir.path() / "run";
+  const auto r = run(short_run(out) + " --set '/tiers/compliance/0/options/deny=[\"checkpoint_publish_requested\"]'");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(has(r.output, "checkpoint publication denied")) << r.output;
+  EXPECT_FALSE(fs::exists(out / "published.json"));
+  EXPECT_TRUE(fs::exists(out / "checkpoints" / "step_20"));
+}
+
+TEST(Cli, DeniedReleaseIsRefusedWithTheReason) {
+  test::TempDir dir;
+  const fs::path out = dir.path() / "run";
+  const auto r = run(short_run(out) + " --set /release/request=true" +
+                     " --set '/tiers/compliance/0/options/deny=[\"release_requested\"]'");
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_TRUE(has(r.output, "release refused: jsonl:")) << r.output;
+  EXPECT_FALSE(fs::exists(out / "release.json"));
+  const auto allowed = run(short_run(dir.path() / "ok") + " --set /release/request=true");
+  EXPECT_EQ(allowed.code, 0) << allowed.output;
+  EXPECT_TRUE(fs::exists(dir.path() / "ok" / "release.json"));
+}
+
+TEST(Cli, SigtermEndsTheRunCleanlyWithACheckpoint) {
+  test::TempDir dir;
+  const fs::path out = dir.path() / "run";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string steps = "/train/steps=10000000", log = "/train/log_every=1";
+    execl(test::strata_binary().c_str(), "strata", "--log-level", "warn", "run", quickstart().c_str(), "--plain",
+          "--out", out.c_str(), "--set", steps.c_str(), "--set", log.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until training has started, then ask it to stop.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream m(out / "metrics.jsonl");
+    std::string text((std::istreambuf_iterator<char>(m)), {});
+    if (has(text, "\"loss\"")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by a signal instead of ending cleanly";
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+  const json summary = read_json(out / "summary.json");
+  EXPECT_EQ(summary["status"], "cancelled");
+  EXPECT_TRUE(fs::exists(out / "checkpoints" / ("step_" + std::to_string(summary["steps"].get<int64_t>()))));
+  const auto events = read_lines(out / "events.jsonl");
+  EXPECT_EQ(events.back()["event"], "run_end");
+  EXPECT_EQ(events.back()["payload"]["status"], "cancelled");
+}
+
+}  // namespace
+}  // namespace strata
