@@ -49,7 +49,8 @@ void apply_override(nlohmann::json& document, const Override& o) {
       throw OverrideError("--set " + o.pointer + ": " + walked + " is a " + node->type_name() + ", not an object");
     }
   }
-  if (node->is_null()) *node = nlohmann::json::object();
+  // "/list/-" on a list that is not there yet starts the list.
+  if (node->is_null()) *node = target.back() == "-" ? nlohmann::json::array() : nlohmann::json::object();
   if (!node->is_object() && !node->is_array())
     throw OverrideError("--set " + o.pointer + ": the parent is a " + std::string(node->type_name()) + ", not an object");
   try {

@@ -122,8 +122,7 @@ nlohmann::json resolve_plugin_options(const plugin::PluginInfo& info, const nloh
   return resolved;
 }
 
-ResolvedConfig resolve_config(nlohmann::json document, const std::vector<Override>& overrides,
-                              const plugin::PluginRegistry& registry, const std::string& source) {
+void apply_overrides(nlohmann::json& document, const std::vector<Override>& overrides, const std::string& source) {
   for (const auto& o : overrides) {
     try {
       apply_override(document, o);
@@ -131,6 +130,11 @@ ResolvedConfig resolve_config(nlohmann::json document, const std::vector<Overrid
       throw ConfigError(source, {e.what()});
     }
   }
+}
+
+ResolvedConfig resolve_config(nlohmann::json document, const std::vector<Override>& overrides,
+                              const plugin::PluginRegistry& registry, const std::string& source) {
+  apply_overrides(document, overrides, source);
   static const JsonSchema schema(pipeline_schema());
   std::vector<std::string> issues;
   for (const auto& issue : schema.validate(document)) issues.push_back(format_issue(issue));

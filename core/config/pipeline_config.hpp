@@ -47,6 +47,9 @@ nlohmann::json load_json_file(const std::filesystem::path& path);
 std::vector<std::filesystem::path> config_plugin_paths(const nlohmann::json& document,
                                                        const std::filesystem::path& config_file);
 
+// Applies --set overrides in order; throws ConfigError naming the failing one.
+void apply_overrides(nlohmann::json& document, const std::vector<Override>& overrides, const std::string& source);
+
 // Throws ConfigError listing every issue as "<pointer>: <message>".
 ResolvedConfig resolve_config(nlohmann::json document, const std::vector<Override>& overrides,
                               const plugin::PluginRegistry& registry, const std::string& source);

@@ -79,6 +79,8 @@ GateOutcome EventBus::deliver(strata_event_type type, int64_t step, const nlohma
       logger_->warn("[{}] tried to deny {}, but only compliance plugins decide gates; ignored", sub->name(), event.name);
     }
   }
+  // The outcome is acted on next: make every record of it durable first.
+  if (gate) flush();
   return outcome;
 }
 

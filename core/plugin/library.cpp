@@ -6,6 +6,8 @@
 // Boost 1.74's library_info.hpp uses std::vector without including it.
 #include <boost/dll/library_info.hpp>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <regex>
 #include <system_error>
@@ -92,6 +94,13 @@ void validate_entry(const std::filesystem::path& path, uint32_t index, const str
     throw LoadError(named + ": a required " + tier_name(e->tier) + " function is NULL");
 }
 
+// Plugins may leave threads or static state behind that outlive their last instance, so a
+// library, once loaded, stays mapped until the process exits (rule L13): re-opening it with
+// RTLD_NODELETE marks it so that no later dlclose unmaps it.
+void pin_for_process_lifetime(const std::filesystem::path& path) {
+  if (void* extra = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD | RTLD_NODELETE)) ::dlclose(extra);
+}
+
 }  // namespace
 
 const char* tier_name(int32_t tier) {
@@ -126,6 +135,7 @@ std::unique_ptr<LoadedLibrary> load_library(const std::filesystem::path& path, c
   lib->handle.load(boost::dll::fs::path(path.string()),
                    boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
   if (ec) throw LoadError(path.string() + ": cannot load: " + ec.message());
+  pin_for_process_lifetime(path);
   if (!lib->handle.has(STRATA_ENTRY_SYMBOL))
     throw LoadError(path.string() + ": entry symbol '" STRATA_ENTRY_SYMBOL "' not found after loading");
   auto& entry = lib->handle.get<strata_status(strata_negotiation*)>(STRATA_ENTRY_SYMBOL);

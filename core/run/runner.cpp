@@ -58,7 +58,7 @@ class Run {
       const plugin::PluginRegistry& registry, bool plain_progress)
       : config_(config), doc_(config.document), dir_(std::move(dir)), logger_(logger), cancelled_(cancelled),
         env_(logger, comm::self_communicator()), metrics_(dir_ / "metrics.jsonl"),
-        run_id_(doc_["name"].get<std::string>() + "-" + dir_.filename().string()),
+        run_id_(doc_["name"].get<std::string>() + "-" + utc_stamp()),
         bus_(run_id_, 0, logger), plain_progress_(plain_progress) {
     env_.run_dir = dir_.string();
     env_.cancelled = &cancelled;
@@ -80,6 +80,7 @@ class Run {
   int execute();
 
  private:
+  int execute_phases();
   void announce();
   bool open_dataset();
   void plan();
@@ -441,6 +442,24 @@ void Run<T>::write_summary(const std::string& status) {
 
 template <class T>
 int Run<T>::execute() {
+  try {
+    return execute_phases();
+  } catch (const std::exception& e) {
+    // Leave a record of the failure before the error reaches the user: summary, run_end,
+    // and a durable compliance log. Best effort: the original error is what matters.
+    try {
+      write_summary("failed");
+      bus_.publish(STRATA_EVENT_RUN_END, steps_done_, {{"status", "failed"}, {"error", e.what()}});
+      bus_.flush();
+    } catch (const std::exception& nested) {
+      logger_->error("could not record the failure: {}", nested.what());
+    }
+    throw;
+  }
+}
+
+template <class T>
+int Run<T>::execute_phases() {
   announce();
   if (!open_dataset()) {
     write_summary("denied");
@@ -479,12 +498,15 @@ fs::path choose_run_dir(const RunOptions& options, const json& doc) {
 int run_pipeline(const RunOptions& options, util::Logger logger) {
   SignalWatcher signals(logger);
   json document = config::load_json_file(options.config_path);
+  // Overrides first, so `--set /plugin_paths=[...]` changes where plugins are looked for.
+  config::apply_overrides(document, options.overrides, options.config_path.string());
   plugin::PluginRegistry registry(logger);
   auto extra = config::config_plugin_paths(document, options.config_path);
   extra.insert(extra.end(), options.plugin_paths.begin(), options.plugin_paths.end());
   registry.discover(plugin::default_search_paths(extra));
-  const auto resolved = config::resolve_config(document, options.overrides, registry, options.config_path.string());
-  logger->set_level(spdlog::level::from_str(resolved.document["log_level"].get<std::string>()));
+  const auto resolved = config::resolve_config(document, {}, registry, options.config_path.string());
+  if (!options.log_level_from_cli)
+    logger->set_level(spdlog::level::from_str(resolved.document["log_level"].get<std::string>()));
 
   const fs::path dir = choose_run_dir(options, resolved.document);
   fs::create_directories(dir);

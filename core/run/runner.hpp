@@ -18,9 +18,11 @@ struct RunOptions {
   std::optional<std::filesystem::path> out_dir;  // default: runs/<name>-<UTC time>
   bool plain_progress = false;
   std::vector<std::filesystem::path> plugin_paths;  // searched after the defaults and the config's
+  bool log_level_from_cli = false;                  // then the config's log_level does not override it
 };
 
-// Exit codes: 0 done; 1 failure (config, plugin, data); 3 a gate was denied;
+// Exit codes (the CLI adds 2 for an invalid config or arguments): 0 done; 1 failure
+// (plugin, data, I/O); 3 a gate was denied;
 // 130/143 ended cleanly by SIGINT/SIGTERM.
 inline constexpr int kExitDenied = 3;
 int run_pipeline(const RunOptions& options, util::Logger logger);

@@ -103,4 +103,4 @@ class ClipMean final : public strata::sdk::GradientAggregator {
 
 }  // namespace
 
-STRATA_PLUGIN_LIBRARY("strata-clip-norm", ClipMean)
+STRATA_PLUGIN_LIBRARY("strata-clip-mean", ClipMean)

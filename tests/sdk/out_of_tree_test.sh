@@ -87,7 +87,7 @@ generator=()
 if command -v ninja >/dev/null; then generator=(-G Ninja); fi
 run "$tmp/configure.log" cmake -S "$example" -B "$tmp/build" "${generator[@]}" -DCMAKE_PREFIX_PATH="$prefix"
 run "$tmp/build.log" cmake --build "$tmp/build"
-so="$tmp/build/strata-clip-norm.so"
+so="$tmp/build/strata-clip-mean.so"
 [[ -f "$so" ]] || fail "expected $so after the build; got: $(ls "$tmp/build")"
 pass "built $(basename "$so")"
 
@@ -154,7 +154,7 @@ pass "run exited 0"
 
 step "installing the plugin project (strata_add_plugin ... INSTALL)"
 run "$tmp/plugin-install.log" cmake --install "$tmp/build" --prefix "$tmp/plugin-prefix"
-installed_so="$tmp/plugin-prefix/lib/strata/plugins/strata-clip-norm.so"
+installed_so="$tmp/plugin-prefix/lib/strata/plugins/strata-clip-mean.so"
 [[ -f "$installed_so" ]] || fail "expected $installed_so; installed: $(cd "$tmp/plugin-prefix" && find . -type f)"
 STRATA_PLUGIN_PATH="$tmp/plugin-prefix/lib/strata/plugins" "$host" plugins inspect clip-mean >/dev/null 2>"$tmp/env-inspect.log" \
   || { cat "$tmp/env-inspect.log" >&2; fail "installed plugin not found through STRATA_PLUGIN_PATH"; }

@@ -18,18 +18,19 @@ void add_config_command(CLI::App& app, const GlobalOptions& global, int& exit_co
   check->add_option("--set", *sets, "override a value before checking: /json/pointer=value");
   check->add_flag("--print", *print, "print the resolved config (defaults filled in)");
   check->callback([files, sets, print, &global, &exit_code] {
-    util::Logger logger = util::make_logger(global.log_level);
+    util::Logger logger = util::make_logger(global.level());
     int failures = 0;
     for (const auto& file : *files) {
       try {
         std::vector<config::Override> overrides;
         for (const auto& s : *sets) overrides.push_back(config::parse_override(s));
-        const nlohmann::json document = config::load_json_file(file);
+        nlohmann::json document = config::load_json_file(file);
+        config::apply_overrides(document, overrides, file);
         plugin::PluginRegistry registry(logger);
         auto extra = config::config_plugin_paths(document, file);
         extra.insert(extra.end(), global.plugin_paths.begin(), global.plugin_paths.end());
         registry.discover(plugin::default_search_paths(extra));
-        const auto resolved = config::resolve_config(document, overrides, registry, file);
+        const auto resolved = config::resolve_config(document, {}, registry, file);
         std::cout << file << ": ok (sha256 " << resolved.digest.substr(0, 16) << "...)\n";
         if (*print) std::cout << resolved.document.dump(2) << "\n";
       } catch (const std::exception& e) {

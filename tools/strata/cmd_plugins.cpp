@@ -30,7 +30,7 @@ void add_plugins_command(CLI::App& app, const GlobalOptions& global, int& exit_c
   CLI::App* list = cmd->add_subcommand("list", "every plugin found on the search paths");
   list->add_flag("--json", *json_flag, "a JSON array on stdout");
   list->callback([json_flag, &global, &exit_code] {
-    util::Logger logger = util::make_logger(global.log_level);
+    util::Logger logger = util::make_logger(global.level());
     plugin::PluginRegistry registry(logger);
     registry.discover(plugin::default_search_paths(global.plugin_paths));
     if (*json_flag) {
@@ -52,7 +52,7 @@ void add_plugins_command(CLI::App& app, const GlobalOptions& global, int& exit_c
   CLI::App* inspect = cmd->add_subcommand("inspect", "one plugin: metadata, library, options schema");
   inspect->add_option("name", *name, "plugin name")->required();
   inspect->callback([name, &global, &exit_code] {
-    util::Logger logger = util::make_logger(global.log_level);
+    util::Logger logger = util::make_logger(global.level());
     plugin::PluginRegistry registry(logger);
     registry.discover(plugin::default_search_paths(global.plugin_paths));
     const plugin::PluginInfo* p = registry.find(*name);

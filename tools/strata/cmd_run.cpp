@@ -22,7 +22,7 @@ void add_run_command(CLI::App& app, const GlobalOptions& global, int& exit_code)
   cmd->add_option("--out", args->out, "run directory (default runs/<name>-<UTC time>)");
   cmd->add_flag("--plain", args->plain, "plain log lines instead of a progress bar");
   cmd->callback([args, &global, &exit_code] {
-    util::Logger logger = util::make_logger(global.log_level);
+    util::Logger logger = util::make_logger(global.level());
     try {
       run::RunOptions options;
       options.config_path = args->config;
@@ -30,6 +30,7 @@ void add_run_command(CLI::App& app, const GlobalOptions& global, int& exit_code)
       if (!args->out.empty()) options.out_dir = args->out;
       options.plain_progress = args->plain;
       options.plugin_paths = global.plugin_paths;
+      options.log_level_from_cli = !global.log_level.empty();
       exit_code = run::run_pipeline(options, logger);
     } catch (const config::ConfigError& e) {
       logger->error("invalid config: {}", e.what());

@@ -13,7 +13,8 @@ namespace strata::cli {
 
 // Options every command shares.
 struct GlobalOptions {
-  std::string log_level = "info";
+  std::string log_level;  // empty when not given: then the config's, else info
+  std::string level() const { return log_level.empty() ? "info" : log_level; }
   std::vector<std::filesystem::path> plugin_paths;
 };
 

@@ -47,6 +47,8 @@ TEST(Overrides, ApplyIndexesArraysAndAppendsWithDash) {
   EXPECT_EQ(doc["list"][0]["plugin"], "b");
   EXPECT_EQ(doc["list"][1]["plugin"], "c");
   EXPECT_THROW(apply_override(doc, parse_override("/list/7/plugin=x")), OverrideError);
+  apply_override(doc, parse_override("/fresh/-=1"));
+  EXPECT_EQ(doc["fresh"], json::array({1})) << "appending to an absent list creates it";
 }
 
 TEST(Overrides, ApplyRefusesToDescendIntoAScalar) {

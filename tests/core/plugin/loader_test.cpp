@@ -1,5 +1,6 @@
 // Loading real plugin libraries, and every refusal: each broken library is refused with a
 // message that says what is wrong, and the host survives.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <set>
@@ -101,6 +102,18 @@ TEST(Loader, ThrowingInitIsReportedWithThePluginsOwnMessage) {
     EXPECT_TRUE(contains(m, "simulated failure: cannot reach the license server")) << m;
     EXPECT_EQ(e.status(), STRATA_INTERNAL);
   }
+}
+
+TEST(Loader, LibrariesStayMappedAfterTheRegistryGoes) {
+  const auto path = test::plugin_dir() / "strata-group-stats.so";
+  {
+    PluginRegistry registry(util::null_logger());
+    ASSERT_TRUE(registry.add_library(path));
+  }
+  // RTLD_NOLOAD only finds a library that is still mapped (rule L13: never unload).
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  EXPECT_NE(handle, nullptr);
+  if (handle != nullptr) dlclose(handle);
 }
 
 TEST(Loader, SearchPathsIncludeTheEnvironmentVariableInOrder) {

@@ -3,8 +3,10 @@
  * Each plugin instance gets its own strata_host_ctx (opaque, host-owned, alive until the
  * instance is destroyed); every service takes it first so the host knows who is calling
  * (log lines and metrics carry the plugin's name; errors land in that instance's slot).
- * Thread safety: the services may be called from any thread, but an instance's error slot
- * is per instance, so report an error from the thread that will return the failing status. */
+ * Thread safety: log, alloc, free, emit_metric, is_cancelled and the clocks may be called
+ * from any thread. The others must be called from the thread that is inside a call from the
+ * host (an instance is never called from two threads at once), and set_error from the thread
+ * that will return the failing status. */
 #ifndef STRATA_ABI_HOST_H
 #define STRATA_ABI_HOST_H
 

@@ -63,7 +63,8 @@ typedef struct strata_param {
 } strata_param;
 #define STRATA_PARAM_STRUCT_SIZE STRATA_STRUCT_SIZE(strata_param, shape)
 
-/* Out-parameter of parameters(): arrays owned by the plugin, valid until destroy. */
+/* Out-parameter of parameters(): arrays owned by the plugin, valid until the next
+ * parameters() call or destroy; the strata_param objects themselves until destroy. */
 typedef struct strata_param_list {
   uint32_t struct_size;
   uint32_t count;
