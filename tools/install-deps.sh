@@ -12,7 +12,7 @@ packages=(
   # tests
   libgtest-dev libgmock-dev json-schema-test-suite
   # engine: BLAS, Unicode regex for the GPT-2 tokenizer, crypto for digests and signatures
-  libopenblas-dev libpcre2-dev libsodium-dev
+  libopenblas-dev libopenblas0-openmp libpcre2-dev libsodium-dev
   # the quickstart's corpus: English prose that every machine can install
   fortunes
 )

@@ -23,6 +23,14 @@ std::string write_checkpoint(const fs::path& parent, const std::string& name, co
     util::write_file_atomically(tmp_dir / file, bytes);
     manifest["files"][file] = {{"sha256", util::sha256_hex(bytes)}, {"bytes", bytes.size()}};
   }
+  for (const auto& [file, bytes] : contents.raw_files) {
+    const fs::path target = tmp_dir / file;
+    if (target.lexically_normal().string().rfind(tmp_dir.lexically_normal().string(), 0) != 0)
+      throw std::invalid_argument("checkpoint file name escapes the checkpoint: " + file);
+    fs::create_directories(target.parent_path());
+    util::write_file_atomically(target, bytes);
+    manifest["files"][file] = {{"sha256", util::sha256_hex(bytes)}, {"bytes", bytes.size()}, {"raw", true}};
+  }
   const std::string manifest_text = manifest.dump(2) + "\n";
   util::write_file_atomically(tmp_dir / "manifest.json", manifest_text);
   fs::remove_all(final_dir);  // an older checkpoint of the same name is replaced whole
@@ -52,7 +60,12 @@ CheckpointContents read_checkpoint(const fs::path& dir) {
     const std::string digest = util::sha256_file_hex(path);
     if (digest != entry.at("sha256").get<std::string>())
       throw std::runtime_error(path.string() + ": SHA-256 does not match the manifest (truncated or altered)");
-    out.files[file] = read_safetensors(path);
+    if (entry.value("raw", false)) {
+      std::ifstream in(path, std::ios::binary);
+      out.raw_files[file] = std::string((std::istreambuf_iterator<char>(in)), {});
+    } else {
+      out.files[file] = read_safetensors(path);
+    }
   }
   return out;
 }

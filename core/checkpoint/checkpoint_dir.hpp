@@ -16,6 +16,7 @@ namespace strata::checkpoint {
 
 struct CheckpointContents {
   std::map<std::string, TensorMap> files;  // "model.safetensors" -> tensors
+  std::map<std::string, std::string> raw_files;  // other files kept verbatim ("tokenizer/vocab.json")
   nlohmann::json info;                     // step, config digest, ... (stored in the manifest)
 };
 

@@ -17,33 +17,57 @@ const nlohmann::json& pipeline_schema() {
                      "description": "extra folders searched for plugin libraries"},
     "model": {
       "type": "object", "additionalProperties": false, "default": {},
+      "description": "a GPT-2 style decoder (pre-LN, GELU, tied embeddings); vocab_size comes from the tokenizer",
       "properties": {
-        "kind": {"enum": ["bigram"], "default": "bigram",
-                 "description": "bigram: a byte-level bigram language model (one logit table), the placeholder engine until the GPT engine lands"},
-        "dtype": {"enum": ["fp32", "fp64"], "default": "fp32"}
+        "context": {"type": "integer", "minimum": 2, "default": 128, "description": "maximum sequence length"},
+        "layers": {"type": "integer", "minimum": 1, "default": 4},
+        "heads": {"type": "integer", "minimum": 1, "default": 4},
+        "width": {"type": "integer", "minimum": 1, "default": 128, "description": "must be divisible by heads"},
+        "dtype": {"enum": ["fp32", "fp64"], "default": "fp32", "description": "fp64 is for exact-equivalence checks"}
       }
     },
     "data": {
       "type": "object", "additionalProperties": false, "default": {},
       "properties": {
-        "paths": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1},
-                  "default": ["/usr/share/games/fortunes"],
-                  "description": "text files, or folders whose text files are read (binary files are skipped)"},
+        "text": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1},
+                 "default": ["/usr/share/games/fortunes"],
+                 "description": "text files, or folders whose text files are read (binary files are skipped); tokenized at the start of the run"},
+        "prepared": {"type": "string", "minLength": 1,
+                     "description": "instead of text: the prefix of token files made by `strata data prepare` (PREFIX.train.tok, PREFIX.val.tok)"},
+        "tokenizer": {"type": "string", "minLength": 1, "default": "byte",
+                      "description": "byte, bpe:N (learn an N-token byte-level BPE from the training text), or a folder with vocab.json and merges.txt"},
         "val_fraction": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.1},
-        "max_bytes": {"type": "integer", "minimum": 0, "default": 0, "description": "0 = no limit"}
+        "max_bytes": {"type": "integer", "minimum": 0, "default": 0, "description": "read at most this much text; 0 = no limit"}
       }
     },
     "train": {
       "type": "object", "additionalProperties": false, "default": {},
       "properties": {
         "steps": {"type": "integer", "minimum": 1, "default": 300},
-        "batch_size": {"type": "integer", "minimum": 1, "default": 32},
-        "seq_len": {"type": "integer", "minimum": 2, "default": 64},
-        "lr": {"type": "number", "exclusiveMinimum": 0, "default": 0.05},
+        "batch_size": {"type": "integer", "minimum": 1, "default": 16, "description": "sequences per optimizer step, over all ranks"},
+        "seq_len": {"type": "integer", "minimum": 1, "default": 128, "description": "at most model.context"},
+        "lr": {"type": "number", "exclusiveMinimum": 0, "default": 0.001},
+        "min_lr": {"type": "number", "minimum": 0, "default": 0.0001},
+        "warmup_steps": {"type": "integer", "minimum": 0, "default": 20},
+        "weight_decay": {"type": "number", "minimum": 0, "default": 0.1},
+        "beta1": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.9},
+        "beta2": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.95},
+        "eps": {"type": "number", "exclusiveMinimum": 0, "default": 1e-8},
+        "grad_clip": {"type": "number", "minimum": 0, "default": 1.0, "description": "global L2 norm; 0 = off"},
         "log_every": {"type": "integer", "minimum": 1, "default": 25},
         "eval_every": {"type": "integer", "minimum": 0, "default": 100, "description": "0 = only at the end"},
         "eval_batches": {"type": "integer", "minimum": 1, "default": 8},
-        "memory_budget_mb": {"type": "number", "minimum": 0, "default": 0, "description": "0 = no budget"}
+        "memory_budget_mb": {"type": "number", "minimum": 0, "default": 0, "description": "0 = no budget"},
+        "resume": {"type": "string", "minLength": 1, "description": "a checkpoint directory to continue from"}
+      }
+    },
+    "sample": {
+      "type": "object", "additionalProperties": false, "default": {},
+      "properties": {
+        "prompt": {"type": "string", "default": "The "},
+        "tokens": {"type": "integer", "minimum": 0, "default": 200, "description": "0 = no sample at the end"},
+        "temperature": {"type": "number", "exclusiveMinimum": 0, "default": 0.8},
+        "top_k": {"type": "integer", "minimum": 0, "default": 40, "description": "0 = no top-k cut"}
       }
     },
     "evaluation": {
@@ -51,10 +75,10 @@ const nlohmann::json& pipeline_schema() {
       "properties": {
         "attributes": {
           "type": "object", "default": {},
-          "description": "attribute -> group -> keywords; a validation line belongs to a group when it contains one of its keywords",
+          "description": "attribute -> group -> keywords; a validation document belongs to the first group one of whose keywords it contains as a whole word (case-insensitive)",
           "additionalProperties": {"type": "object", "additionalProperties": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}}
         },
-        "max_examples": {"type": "integer", "minimum": 1, "default": 2000}
+        "max_examples": {"type": "integer", "minimum": 1, "default": 256, "description": "validation documents scored per group"}
       }
     },
     "explain": {

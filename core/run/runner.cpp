@@ -3,7 +3,10 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cctype>
 #include <cmath>
+#include <fstream>
+#include <map>
 #include <cstring>
 #include <ctime>
 #include <sys/resource.h>
@@ -11,8 +14,13 @@
 #include "core/checkpoint/checkpoint_dir.hpp"
 #include "core/comm/self_comm.hpp"
 #include "core/config/pipeline_config.hpp"
-#include "core/engine/bigram_model.hpp"
-#include "core/engine/text_corpus.hpp"
+#include "core/engine/gpt/gpt_model.hpp"
+#include "core/engine/gpt/optimizer.hpp"
+#include "core/engine/generate.hpp"
+#include "core/run/train_state.hpp"
+#include "core/run/training_data.hpp"
+#include "kernels/cpu/adamw.h"
+#include "kernels/cpu/lr_schedule.h"
 #include "core/events/event_bus.hpp"
 #include "core/run/cancellation.hpp"
 #include "core/run/metrics_writer.hpp"
@@ -45,9 +53,20 @@ uint64_t peak_rss_bytes() {
   return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
 }
 
-template <class T>
-std::string raw_bytes(const std::vector<T>& v) {
-  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+std::string lowercase(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The first group one of whose keywords appears in `text` as a whole word, or -1.
+int32_t find_group(const std::string& text, const std::vector<std::pair<std::string, std::vector<std::string>>>& groups) {
+  const auto is_letter = [&](size_t k) { return std::isalpha(static_cast<unsigned char>(text[k])) != 0; };
+  for (size_t g = 0; g < groups.size(); ++g)
+    for (const auto& word : groups[g].second)
+      for (size_t at = text.find(word); at != std::string::npos; at = text.find(word, at + 1))
+        if ((at == 0 || !is_letter(at - 1)) && (at + word.size() >= text.size() || !is_letter(at + word.size())))
+          return static_cast<int32_t>(g);
+  return -1;
 }
 
 // The state of one run, shared by the phases below.
@@ -58,8 +77,8 @@ class Run {
       const plugin::PluginRegistry& registry, bool plain_progress)
       : config_(config), doc_(config.document), dir_(std::move(dir)), logger_(logger), cancelled_(cancelled),
         env_(logger, comm::self_communicator()), metrics_(dir_ / "metrics.jsonl"),
-        run_id_(doc_["name"].get<std::string>() + "-" + utc_stamp()),
-        bus_(run_id_, 0, logger), plain_progress_(plain_progress) {
+        run_id_(doc_["name"].get<std::string>() + "-" + utc_stamp()), bus_(run_id_, 0, logger),
+        plain_progress_(plain_progress) {
     env_.run_dir = dir_.string();
     env_.cancelled = &cancelled;
     env_.metric_sink = [this](const std::string& name, double value, int64_t step) {
@@ -72,10 +91,7 @@ class Run {
     for (const auto* p : plugins_->all()) bus_.subscribe(*p);
   }
 
-  ~Run() {
-    // Plugins go first (they may still call the services in destroy), then the rest.
-    plugins_.reset();
-  }
+  ~Run() { plugins_.reset(); }  // plugins first: they may still call the services in destroy
 
   int execute();
 
@@ -83,15 +99,20 @@ class Run {
   int execute_phases();
   void announce();
   bool open_dataset();
+  void build_model();
   void plan();
+  void resume_if_asked();
   void train();
-  double evaluate_loss(int64_t batches);
+  void train_step(const kernels::cpu::LrSchedule& schedule);
+  void aggregate_gradients();
+  double evaluate(int64_t max_batches, double* bits_per_byte);
   void evaluate_groups();
   void explain();
+  std::string sample_text();
   void save_checkpoint(const std::string& reason);
   int finish_gates();
   void write_summary(const std::string& status);
-  void aggregate_gradients();
+  std::map<std::string, plugin::PluginState> plugin_states() const;
 
   const config::ResolvedConfig& config_;
   const json& doc_;
@@ -105,14 +126,20 @@ class Run {
   bool plain_progress_;
   std::unique_ptr<PluginSet> plugins_;
 
-  std::unique_ptr<engine::TextCorpus> corpus_;
-  engine::BigramModel<T> model_;
+  TrainingData data_;
+  std::unique_ptr<engine::GptModel<T>> model_;
+  std::unique_ptr<engine::AdamW<T>> optimizer_;
+  std::unique_ptr<data::BatchLoader> loader_;
+  std::vector<int32_t> inputs_, targets_;
+  int64_t micro_batch_ = 1, micro_batches_ = 1, seq_len_ = 1;
   uint64_t bucket_elems_ = 0;
   int64_t step_ = -1;
   int64_t steps_done_ = 0;
   double last_loss_ = NAN;
   double val_loss_ = NAN;
+  double val_bpb_ = NAN;
   double tokens_per_s_ = 0;
+  double train_seconds_ = 0;
   std::string last_checkpoint_;
   std::string last_checkpoint_digest_;
 };
@@ -134,39 +161,65 @@ void Run<T>::announce() {
 
 template <class T>
 bool Run<T>::open_dataset() {
-  json files = json::array();
-  for (const auto& p : doc_["data"]["paths"]) {
-    std::error_code ec;
-    files.push_back({{"path", p}, {"exists", fs::exists(p.get<std::string>(), ec)}});
+  const auto& data = doc_["data"];
+  json sources = json::array();
+  if (data.contains("prepared")) {
+    sources.push_back({{"prepared", data["prepared"]}});
+  } else {
+    for (const auto& p : data["text"]) {
+      std::error_code ec;
+      sources.push_back({{"path", p}, {"exists", fs::exists(p.get<std::string>(), ec)}});
+    }
   }
   // Asked before a single byte of data is read.
-  const auto outcome = bus_.gate(STRATA_EVENT_DATASET_OPENED, -1, {{"paths", files}, {"kind", "text"}});
+  const auto outcome = bus_.gate(STRATA_EVENT_DATASET_OPENED, -1,
+                                 {{"sources", sources}, {"tokenizer", data["tokenizer"]}});
   if (!outcome.allowed) {
     logger_->error("dataset_opened was denied, so no data was read and the run stops: {}", outcome.reason);
     return false;
   }
-  const auto& data = doc_["data"];
-  corpus_ = std::make_unique<engine::TextCorpus>(data["paths"].get<std::vector<std::string>>(),
-                                                 data["val_fraction"].get<double>(), data["max_bytes"].get<uint64_t>());
-  logger_->info("data: {} files, {} train bytes, {} validation bytes", corpus_->files().size(), corpus_->train().size(),
-                corpus_->validation().size());
+  data_ = open_training_data(data, dir_, doc_["seed"].get<uint64_t>(), logger_);
   return true;
 }
 
 template <class T>
+void Run<T>::build_model() {
+  const auto& m = doc_["model"];
+  engine::GptConfig cfg;
+  cfg.vocab_size = data_.tokenizer->vocab_size();
+  cfg.context = m["context"];
+  cfg.layers = m["layers"];
+  cfg.heads = m["heads"];
+  cfg.width = m["width"];
+  seq_len_ = doc_["train"]["seq_len"];
+  if (seq_len_ > cfg.context)
+    throw std::runtime_error("/train/seq_len " + std::to_string(seq_len_) + " exceeds /model/context " +
+                             std::to_string(cfg.context));
+  const int64_t batch = doc_["train"]["batch_size"];
+  // Sized for the largest batch any phase uses: training micro-batches and evaluation.
+  model_ = std::make_unique<engine::GptModel<T>>(cfg, batch, cfg.context);
+  model_->init_parameters(doc_["seed"].get<uint64_t>());
+  const auto& t = doc_["train"];
+  optimizer_ = std::make_unique<engine::AdamW<T>>(model_->layout(), t["beta1"], t["beta2"], t["eps"], t["weight_decay"]);
+  logger_->info("model: {} parameters ({} layers, {} heads, width {}, context {}, vocab {}), {}",
+                model_->parameter_count(), cfg.layers, cfg.heads, cfg.width, cfg.context, cfg.vocab_size,
+                sizeof(T) == 8 ? "fp64" : "fp32");
+}
+
+template <class T>
 void Run<T>::plan() {
-  const auto& train = doc_["train"];
+  const auto& cfg = model_->config();
   strata_model_shape shape{};
   shape.struct_size = STRATA_MODEL_SHAPE_STRUCT_SIZE;
   shape.dtype = sizeof(T) == 8 ? STRATA_DTYPE_F64 : STRATA_DTYPE_F32;
-  shape.vocab_size = engine::BigramModel<T>::kVocab;
-  shape.context = train["seq_len"].get<int64_t>();
-  shape.layers = 1;
-  shape.heads = 1;
-  shape.width = engine::BigramModel<T>::kVocab;
-  shape.ffn_width = 0;
-  shape.parameter_count = static_cast<int64_t>(model_.parameters().size());
-  shape.global_batch = train["batch_size"].get<int64_t>();
+  shape.vocab_size = cfg.vocab_size;
+  shape.context = cfg.context;
+  shape.layers = cfg.layers;
+  shape.heads = cfg.heads;
+  shape.width = cfg.width;
+  shape.ffn_width = 4 * cfg.width;
+  shape.parameter_count = model_->parameter_count();
+  shape.global_batch = doc_["train"]["batch_size"].get<int64_t>();
   strata_topology topo{};
   topo.struct_size = STRATA_TOPOLOGY_STRUCT_SIZE;
   topo.world_size = 1;
@@ -177,104 +230,136 @@ void Run<T>::plan() {
   strata_parallel_plan plan{};
   plan.struct_size = STRATA_PARALLEL_PLAN_STRUCT_SIZE;
   plugins_->parallelism().plan(shape, topo, plan);
+  const std::string who = "parallelism plugin '" + plugins_->parallelism().name() + "'";
   if (static_cast<int64_t>(plan.tp) * plan.pp * plan.dp != topo.world_size)
-    throw std::runtime_error("parallelism plugin '" + plugins_->parallelism().name() + "' planned tp*pp*dp = " +
-                             std::to_string(plan.tp * plan.pp * plan.dp) + " ranks for a world of " +
-                             std::to_string(topo.world_size));
-  logger_->info("parallel plan: tp={} pp={} dp={} ({})", plan.tp, plan.pp, plan.dp, plan.rationale);
+    throw std::runtime_error(who + " planned tp*pp*dp = " + std::to_string(plan.tp * plan.pp * plan.dp) +
+                             " ranks for a world of " + std::to_string(topo.world_size));
+  if (plan.micro_batch < 1 || plan.micro_batches < 1 ||
+      static_cast<int64_t>(plan.micro_batch) * plan.micro_batches * plan.dp != shape.global_batch)
+    throw std::runtime_error(who + " planned micro-batches that do not make up the global batch of " +
+                             std::to_string(shape.global_batch));
+  micro_batch_ = plan.micro_batch;
+  micro_batches_ = plan.micro_batches;
+  logger_->info("parallel plan: tp={} pp={} dp={}, {} micro-batch(es) of {} ({})", plan.tp, plan.pp, plan.dp,
+                plan.micro_batches, plan.micro_batch, plan.rationale);
 
-  const int64_t batch = shape.global_batch;
-  strata_layer_profile layer{STRATA_LAYER_PROFILE_STRUCT_SIZE, 0, "bigram.logits",
-                             engine::BigramModel<T>::activation_bytes(batch, shape.context),
-                             model_.parameters().size() * sizeof(T), 2.0 * 256 * batch * (shape.context - 1), 0};
-  std::vector<const strata_layer_profile*> layers{&layer};
+  const auto profiles = model_->layer_profiles(micro_batch_, seq_len_);
+  std::vector<strata_layer_profile> layers(profiles.size());
+  std::vector<const strata_layer_profile*> pointers;
+  for (size_t i = 0; i < profiles.size(); ++i) {
+    layers[i] = {STRATA_LAYER_PROFILE_STRUCT_SIZE, static_cast<int32_t>(i), profiles[i].name.c_str(),
+                 profiles[i].activation_bytes, profiles[i].parameter_bytes, static_cast<double>(profiles[i].forward_flops), 0};
+    pointers.push_back(&layers[i]);
+  }
   std::vector<int32_t> decisions(layers.size(), -1);
   strata_memory_plan mplan{};
   mplan.struct_size = STRATA_MEMORY_PLAN_STRUCT_SIZE;
   mplan.layer_count = static_cast<uint32_t>(layers.size());
   mplan.decisions = decisions.data();
-  const auto budget = static_cast<uint64_t>(train["memory_budget_mb"].get<double>() * 1048576.0);
-  plugins_->memory().plan_memory(layers, budget, mplan);
-  for (int32_t d : decisions)
+  const auto budget = static_cast<uint64_t>(doc_["train"]["memory_budget_mb"].get<double>() * 1048576.0);
+  plugins_->memory().plan_memory(pointers, budget, mplan);
+  int64_t not_kept = 0;
+  for (int32_t d : decisions) {
     if (d < STRATA_MEMORY_KEEP || d > STRATA_MEMORY_OFFLOAD)
       throw std::runtime_error("memory plugin '" + plugins_->memory().name() + "' left a layer without a valid decision");
+    not_kept += d != STRATA_MEMORY_KEEP;
+  }
   logger_->info("memory plan: {}", mplan.rationale);
+  if (not_kept > 0)
+    logger_->warn("the memory plan asks to recompute or offload {} layer(s); this engine keeps every activation "
+                  "until rematerialisation lands", not_kept);
 
   const uint64_t preferred = plugins_->aggregation().preferred_bucket_bytes();
   bucket_elems_ = std::max<uint64_t>(1, (preferred > 0 ? preferred : 16u << 20) / sizeof(T));
+  loader_ = std::make_unique<data::BatchLoader>(data_.train, seq_len_, micro_batch_, 0, 1, doc_["seed"].get<uint64_t>());
+  inputs_.resize(static_cast<size_t>(micro_batch_ * seq_len_));
+  targets_.resize(inputs_.size());
+}
+
+template <class T>
+void Run<T>::resume_if_asked() {
+  const auto& t = doc_["train"];
+  if (!t.contains("resume")) return;
+  const fs::path from = t["resume"].get<std::string>();
+  const auto contents = checkpoint::read_checkpoint(from);
+  const ResumePoint r = restore_state(contents, *model_, *optimizer_);
+  loader_->seek(r.position);
+  step_ = steps_done_ = r.step;
+  for (const auto* p : plugins_->all()) {
+    const auto it = r.plugin_states.find(std::string(plugin::tier_name(p->tier())) + "/" + p->name());
+    if (it != r.plugin_states.end()) p->load_state(it->second);
+  }
+  logger_->info("resumed from {} at step {}", from.string(), r.step);
 }
 
 template <class T>
 void Run<T>::aggregate_gradients() {
-  auto& grads = model_.gradients();
+  T* grads = model_->grads();
+  const auto total = static_cast<uint64_t>(model_->layout().total_count());
   std::vector<std::pair<strata_grad_bucket, strata_agg_pending*>> started;
-  const strata_comm* world = env_.world;
+  started.reserve(total / bucket_elems_ + 1);
   int32_t index = 0;
-  for (uint64_t offset = 0; offset < grads.size(); offset += bucket_elems_, ++index) {
+  for (uint64_t offset = 0; offset < total; offset += bucket_elems_, ++index) {
     strata_grad_bucket b{};
     b.struct_size = STRATA_GRAD_BUCKET_STRUCT_SIZE;
     b.index = index;
     b.offset = offset;
     b.step = step_;
-    b.grads = {grads.data() + offset, std::min<uint64_t>(bucket_elems_, grads.size() - offset),
+    b.grads = {grads + offset, std::min<uint64_t>(bucket_elems_, total - offset),
                sizeof(T) == 8 ? STRATA_DTYPE_F64 : STRATA_DTYPE_F32, STRATA_DEVICE_CPU, 0};
     started.emplace_back(b, nullptr);
-    started.back().second = plugins_->aggregation().aggregate_start(world, started.back().first);
+    started.back().second = plugins_->aggregation().aggregate_start(env_.world, started.back().first);
   }
   for (auto& [bucket, pending] : started) plugins_->aggregation().aggregate_wait(pending);
 }
 
 template <class T>
-double Run<T>::evaluate_loss(int64_t batches) {
-  const auto& train = doc_["train"];
-  const uint64_t len = train["seq_len"].get<uint64_t>();
-  const std::string& val = corpus_->validation();
-  double total = 0;
-  for (int64_t b = 0; b < batches; ++b) {
-    // Fixed windows (seed 0 stream), so every evaluation measures the same text.
-    const uint64_t start = engine::TextCorpus::window_start(0xE7A1, static_cast<uint64_t>(b), val.size(), len);
-    total += model_.loss(std::string_view(val).substr(start, len));
+void Run<T>::train_step(const kernels::cpu::LrSchedule& schedule) {
+  model_->zero_grads();
+  double loss = 0;
+  for (int64_t m = 0; m < micro_batches_; ++m) {
+    loader_->next(inputs_.data(), targets_.data());
+    loss += model_->forward(inputs_.data(), targets_.data(), micro_batch_, seq_len_);
+    model_->backward(1.0 / static_cast<double>(micro_batches_));
   }
-  return total / static_cast<double>(batches);
+  last_loss_ = loss / static_cast<double>(micro_batches_);
+  aggregate_gradients();
+  const double clip = doc_["train"]["grad_clip"];
+  const auto total = model_->layout().total_count();
+  if (clip > 0) kernels::cpu::clip_grad_norm(model_->grads(), total, clip);
+  optimizer_->step(model_->params(), model_->grads(), kernels::cpu::lr_at_step(schedule, step_));
 }
 
 template <class T>
 void Run<T>::train() {
   const auto& train = doc_["train"];
-  const int64_t steps = train["steps"], batch = train["batch_size"], len = train["seq_len"];
-  const int64_t log_every = train["log_every"], eval_every = train["eval_every"];
+  const int64_t steps = train["steps"], log_every = train["log_every"], eval_every = train["eval_every"];
   const int64_t step_every = doc_["events"]["step_every"], ckpt_every = doc_["checkpoint"]["every"];
-  const T lr = static_cast<T>(train["lr"].get<double>());
-  const uint64_t seed = doc_["seed"];
-  const std::string& text = corpus_->train();
+  const kernels::cpu::LrSchedule schedule{train["lr"].get<double>(), train["min_lr"].get<double>(),
+                                          std::min<int64_t>(train["warmup_steps"].get<int64_t>(), steps), steps};
+  const int64_t tokens_per_step = micro_batch_ * micro_batches_ * seq_len_;
   Progress progress(logger_, steps, plain_progress_);
   const auto start = Clock::now();
-  for (step_ = 0; step_ < steps && !cancelled_.load(); ++step_) {
-    std::vector<std::string_view> windows;
-    for (int64_t b = 0; b < batch; ++b) {
-      const uint64_t index = static_cast<uint64_t>(step_ * batch + b);  // global sample index
-      windows.push_back(std::string_view(text).substr(
-          engine::TextCorpus::window_start(seed, index, text.size(), static_cast<uint64_t>(len)), len));
-    }
-    last_loss_ = model_.forward_backward(windows);
-    aggregate_gradients();
-    model_.sgd_step(lr);
+  const int64_t first = std::max<int64_t>(steps_done_, 0);
+  for (step_ = first; step_ < steps && !cancelled_.load(); ++step_) {
+    train_step(schedule);
     steps_done_ = step_ + 1;
-    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    tokens_per_s_ = elapsed > 0 ? static_cast<double>(steps_done_ * batch * (len - 1)) / elapsed : 0;
+    train_seconds_ = std::chrono::duration<double>(Clock::now() - start).count();
+    tokens_per_s_ = train_seconds_ > 0 ? static_cast<double>((steps_done_ - first) * tokens_per_step) / train_seconds_ : 0;
     const bool log_now = steps_done_ % log_every == 0 || steps_done_ == steps;
     if (log_now)
-      metrics_.write({{"step", steps_done_}, {"loss", sig9(last_loss_)}, {"lr", sig9(static_cast<double>(lr))},
-                      {"tokens_per_s", sig9(tokens_per_s_)}});
+      metrics_.write({{"step", steps_done_}, {"loss", sig9(last_loss_)},
+                      {"lr", sig9(kernels::cpu::lr_at_step(schedule, step_))}, {"tokens_per_s", sig9(tokens_per_s_)}});
     char status[96];
     std::snprintf(status, sizeof status, "loss %.4f | %.0f tok/s", last_loss_, tokens_per_s_);
     progress.update(steps_done_, status, log_now);
     if (steps_done_ % step_every == 0)
       bus_.publish(STRATA_EVENT_STEP_END, steps_done_, {{"loss", sig9(last_loss_)}, {"tokens_per_s", sig9(tokens_per_s_)}});
     if (eval_every > 0 && steps_done_ % eval_every == 0 && steps_done_ != steps) {
-      val_loss_ = evaluate_loss(train["eval_batches"]);
-      metrics_.write({{"step", steps_done_}, {"val_loss", sig9(val_loss_)}});
-      bus_.publish(STRATA_EVENT_EVAL_DONE, steps_done_, {{"val_loss", sig9(val_loss_)}});
+      double bpb = NAN;
+      const double val = evaluate(train["eval_batches"], &bpb);
+      metrics_.write({{"step", steps_done_}, {"val_loss", sig9(val)}, {"val_bits_per_byte", sig9(bpb)}});
+      bus_.publish(STRATA_EVENT_EVAL_DONE, steps_done_, {{"val_loss", sig9(val)}, {"val_bits_per_byte", sig9(bpb)}});
     }
     if (ckpt_every > 0 && steps_done_ % ckpt_every == 0 && steps_done_ != steps) save_checkpoint("periodic");
   }
@@ -282,21 +367,42 @@ void Run<T>::train() {
   step_ = steps_done_;
 }
 
+// Mean loss over fixed validation windows, and the same in bits per byte of text.
+template <class T>
+double Run<T>::evaluate(int64_t max_batches, double* bits_per_byte) {
+  data::EvalIterator it(data_.val, seq_len_, micro_batch_);
+  double nats = 0;
+  uint64_t tokens = 0, bytes = 0;
+  std::vector<int32_t> in(inputs_.size()), tg(targets_.size());
+  for (int64_t b = 0; b < max_batches && !it.done(); ++b) {
+    const uint64_t rows = it.next(in.data(), tg.data());
+    if (rows == 0) break;
+    const auto count = static_cast<uint64_t>(rows * seq_len_);
+    nats += model_->forward(in.data(), tg.data(), static_cast<int64_t>(rows), seq_len_) * static_cast<double>(count);
+    tokens += count;
+    for (uint64_t i = 0; i < count; ++i) bytes += data_.token_bytes[static_cast<size_t>(tg[i])];
+  }
+  if (tokens == 0) throw std::runtime_error("the validation split is shorter than one window of /train/seq_len tokens");
+  *bits_per_byte = nats / std::log(2.0) / static_cast<double>(bytes);
+  return nats / static_cast<double>(tokens);
+}
+
 template <class T>
 void Run<T>::evaluate_groups() {
   if (plugins_->of_tier(STRATA_TIER_FAIRNESS).empty()) return;
   const auto& attrs = doc_["evaluation"]["attributes"];
-  const auto lines = corpus_->validation_lines(doc_["evaluation"]["max_examples"].get<size_t>());
   std::vector<std::string> attribute_names;
-  std::vector<std::string> group_storage;
   std::vector<std::vector<std::pair<std::string, std::vector<std::string>>>> groups;  // per attribute
   for (const auto& [attr, gs] : attrs.items()) {
     attribute_names.push_back(attr);
     groups.emplace_back();
-    for (const auto& [g, words] : gs.items()) groups.back().emplace_back(g, words.template get<std::vector<std::string>>());
+    for (const auto& [g, words] : gs.items()) {
+      std::vector<std::string> lowered;
+      for (const auto& w : words) lowered.push_back(lowercase(w.template get<std::string>()));
+      groups.back().emplace_back(g, std::move(lowered));
+    }
   }
-  // Per attribute, a NULL-terminated list of group names (strata_fairness_batch.group_names).
-  std::vector<const char*> group_names;
+  std::vector<const char*> group_names;  // per attribute, a NULL-terminated run of names
   for (const auto& per_attr : groups) {
     for (const auto& [g, words] : per_attr) group_names.push_back(g.c_str());
     group_names.push_back(nullptr);
@@ -304,28 +410,25 @@ void Run<T>::evaluate_groups() {
   std::vector<const char*> attr_ptrs;
   for (const auto& a : attribute_names) attr_ptrs.push_back(a.c_str());
   const size_t na = attribute_names.size();
-  std::vector<double> scores(lines.size());
-  std::vector<int32_t> ids(lines.size() * na, -1);
-  for (size_t i = 0; i < lines.size(); ++i) {
-    scores[i] = -model_.loss(lines[i]);  // mean log-likelihood per byte: higher = the model finds it more natural
-    std::string lower = lines[i];
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    for (size_t a = 0; a < na; ++a)
-      for (size_t g = 0; g < groups[a].size() && ids[i * na + a] < 0; ++g)
-        for (const auto& word : groups[a][g].second) {
-          const auto at = lower.find(word);
-          const auto is_letter = [&](size_t k) { return std::isalpha(static_cast<unsigned char>(lower[k])) != 0; };
-          if (at != std::string::npos && (at == 0 || !is_letter(at - 1)) &&
-              (at + word.size() >= lower.size() || !is_letter(at + word.size()))) {
-            ids[i * na + a] = static_cast<int32_t>(g);
-            break;
-          }
-        }
+  const auto max_docs = std::min<uint64_t>(doc_["evaluation"]["max_examples"].get<uint64_t>(), data_.val.document_count());
+  std::vector<double> scores;
+  std::vector<int32_t> ids;
+  std::vector<int32_t> targets;
+  for (uint64_t d = 0; d < max_docs; ++d) {
+    std::vector<int32_t> tokens = data_.val.document_tokens(d);
+    if (tokens.size() < 2) continue;
+    if (tokens.size() > static_cast<size_t>(seq_len_ + 1)) tokens.resize(static_cast<size_t>(seq_len_ + 1));
+    const auto n = static_cast<int64_t>(tokens.size() - 1);
+    targets.assign(tokens.begin() + 1, tokens.end());
+    // Score: mean log-likelihood per token; higher means the model finds the text more natural.
+    scores.push_back(-model_->forward(tokens.data(), targets.data(), 1, n));
+    const std::string text = lowercase(data_.tokenizer->decode(tokens));
+    for (size_t a = 0; a < na; ++a) ids.push_back(find_group(text, groups[a]));
   }
   strata_fairness_batch batch{};
   batch.struct_size = STRATA_FAIRNESS_BATCH_STRUCT_SIZE;
   batch.step = step_;
-  batch.count = static_cast<int64_t>(lines.size());
+  batch.count = static_cast<int64_t>(scores.size());
   batch.attribute_count = static_cast<uint32_t>(na);
   batch.attribute_names = attr_ptrs.data();
   batch.group_names = group_names.data();
@@ -341,51 +444,78 @@ template <class T>
 void Run<T>::explain() {
   const auto& explainers = plugins_->of_tier(STRATA_TIER_EXPLAINABILITY);
   if (explainers.empty()) return;
-  const int64_t batch = doc_["explain"]["batch"], seq = doc_["explain"]["seq_len"];
-  const std::string& val = corpus_->validation();
-  std::vector<int32_t> tokens;
+  const int64_t batch = std::min<int64_t>(doc_["explain"]["batch"].get<int64_t>(), micro_batch_);
+  const int64_t seq = std::min<int64_t>(doc_["explain"]["seq_len"].get<int64_t>(), seq_len_);
+  uint32_t needs = 0;
+  for (const auto& e : explainers) needs |= e->explain_requirements();
+  std::vector<int32_t> tokens(static_cast<size_t>(batch * seq)), targets(tokens.size());
+  for (int64_t b = 0; b < batch; ++b) {
+    const uint64_t start = static_cast<uint64_t>(b * (seq + 1)) % (data_.val.token_count() - static_cast<uint64_t>(seq) - 1);
+    std::vector<int32_t> window(static_cast<size_t>(seq + 1));
+    data_.val.copy_tokens(start, static_cast<uint64_t>(seq + 1), window.data());
+    std::copy(window.begin(), window.end() - 1, tokens.begin() + b * seq);
+    std::copy(window.begin() + 1, window.end(), targets.begin() + b * seq);
+  }
+  // Capture costs L*B*H*T*T values, so it is on only for this batch; gradients are
+  // computed for the explainers and then discarded (the next step zeroes them).
+  model_->set_attention_capture(true);
+  model_->forward(tokens.data(), targets.data(), batch, seq);
+  if (needs & STRATA_EXPLAIN_NEEDS_ATTENTION_GRAD) model_->backward(1.0);
+  const auto& cfg = model_->config();
+  const auto att_count = static_cast<uint64_t>(cfg.layers * batch * cfg.heads * seq * seq);
   std::vector<std::string> text;
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t t = 0; t < seq; ++t) {
-      const unsigned char c = static_cast<unsigned char>(val[static_cast<size_t>(b * seq + t) % val.size()]);
-      tokens.push_back(c);
-      text.emplace_back(1, static_cast<char>(c));
-    }
+  for (int32_t id : tokens) text.push_back(data_.tokenizer->decode(std::span(&id, 1)));
   std::vector<const char*> text_ptrs;
   for (const auto& s : text) text_ptrs.push_back(s.c_str());
-  // A bigram's prediction at position t depends on token t alone: its exact dependency map
-  // is the identity, which is what an attention map of this model is.
-  std::vector<float> attention(static_cast<size_t>(batch * seq * seq), 0.0f);
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t t = 0; t < seq; ++t) attention[static_cast<size_t>((b * seq + t) * seq + t)] = 1.0f;
+  const uint32_t dtype = sizeof(T) == 8 ? STRATA_DTYPE_F64 : STRATA_DTYPE_F32;
   strata_explain_input in{};
   in.struct_size = STRATA_EXPLAIN_INPUT_STRUCT_SIZE;
   in.step = step_;
   in.batch = batch;
   in.seq = seq;
-  in.layers = 1;
-  in.heads = 1;
+  in.layers = cfg.layers;
+  in.heads = cfg.heads;
   in.tokens = {tokens.data(), tokens.size(), STRATA_DTYPE_I32, STRATA_DEVICE_CPU, 0};
   in.token_text = text_ptrs.data();
-  in.attention = {attention.data(), attention.size(), STRATA_DTYPE_F32, STRATA_DEVICE_CPU, 0};
+  in.attention = {const_cast<T*>(model_->attention_probs()), att_count, dtype, STRATA_DEVICE_CPU, 0};
+  if (needs & STRATA_EXPLAIN_NEEDS_ATTENTION_GRAD)
+    in.attention_grad = {const_cast<T*>(model_->attention_grads()), att_count, dtype, STRATA_DEVICE_CPU, 0};
   for (const auto& e : explainers) e->explain(in);
+  model_->set_attention_capture(false);
+  model_->zero_grads();
+}
+
+template <class T>
+std::string Run<T>::sample_text() {
+  const auto& s = doc_["sample"];
+  if (s["tokens"].get<int64_t>() == 0) return "";
+  const engine::SamplingOptions options{s["temperature"].get<double>(), s["top_k"].get<int64_t>(),
+                                        doc_["seed"].get<uint64_t>()};
+  return engine::generate(*model_, *data_.tokenizer, s["prompt"].get<std::string>(), s["tokens"].get<int64_t>(), options);
+}
+
+template <class T>
+std::map<std::string, plugin::PluginState> Run<T>::plugin_states() const {
+  std::map<std::string, plugin::PluginState> states;
+  for (const auto* p : plugins_->all()) {
+    auto state = p->save_state();
+    if (!state.empty()) states[std::string(plugin::tier_name(p->tier())) + "/" + p->name()] = std::move(state);
+  }
+  return states;
 }
 
 template <class T>
 void Run<T>::save_checkpoint(const std::string& reason) {
-  checkpoint::CheckpointContents c;
-  const char* dtype = sizeof(T) == 8 ? "F64" : "F32";
-  c.files["model.safetensors"]["bigram.logits"] = {dtype, {256, 256}, raw_bytes(model_.parameters())};
-  for (const auto* p : plugins_->all()) {
-    for (const auto& [key, bytes] : p->save_state()) {
-      const std::string name = std::string(plugin::tier_name(p->tier())) + "/" + p->name() + "/" + key;
-      c.files["plugins.safetensors"][name] = {"U8", {static_cast<int64_t>(bytes.size())}, bytes};
+  json info = {{"run_id", run_id_}, {"config_sha256", config_.digest}, {"reason", reason}, {"seed", doc_["seed"]},
+               {"config", doc_}, {"tokenizer", data_.tokenizer_spec == "byte" ? "byte" : "tokenizer"}};
+  auto contents = capture_state(*model_, *optimizer_, steps_done_, loader_->position(), plugin_states(), info);
+  if (data_.tokenizer_spec != "byte")
+    for (const char* f : {"vocab.json", "merges.txt"}) {
+      std::ifstream in(fs::path(data_.tokenizer_spec) / f, std::ios::binary);
+      contents.raw_files[std::string("tokenizer/") + f] = std::string((std::istreambuf_iterator<char>(in)), {});
     }
-  }
-  c.info = {{"step", steps_done_}, {"run_id", run_id_}, {"config_sha256", config_.digest}, {"reason", reason},
-            {"seed", doc_["seed"]}};
   const std::string name = "step_" + std::to_string(steps_done_);
-  last_checkpoint_digest_ = checkpoint::write_checkpoint(dir_ / "checkpoints", name, c);
+  last_checkpoint_digest_ = checkpoint::write_checkpoint(dir_ / "checkpoints", name, contents);
   last_checkpoint_ = (dir_ / "checkpoints" / name).string();
   util::write_file_atomically(dir_ / "checkpoints" / "latest", name + "\n");
   logger_->info("checkpoint saved: {} ({})", last_checkpoint_, reason);
@@ -411,7 +541,7 @@ int Run<T>::finish_gates() {
   if (doc_["release"]["request"].get<bool>()) {
     const auto outcome = bus_.gate(STRATA_EVENT_RELEASE_REQUESTED, steps_done_,
                                    {{"checkpoint", last_checkpoint_}, {"manifest_sha256", last_checkpoint_digest_},
-                                    {"val_loss", sig9(val_loss_)}});
+                                    {"val_loss", sig9(val_loss_)}, {"val_bits_per_byte", sig9(val_bpb_)}});
     if (outcome.allowed) {
       util::write_file_atomically(dir_ / "release.json",
                                   json({{"checkpoint", last_checkpoint_}, {"manifest_sha256", last_checkpoint_digest_}})
@@ -432,10 +562,13 @@ void Run<T>::write_summary(const std::string& status) {
                   {"steps", steps_done_},
                   {"final_loss", sig9(last_loss_)},
                   {"val_loss", sig9(val_loss_)},
-                  {"val_bits_per_byte", sig9(val_loss_ / std::log(2.0))},
+                  {"val_bits_per_byte", sig9(val_bpb_)},
                   {"tokens_per_s", sig9(tokens_per_s_)},
+                  {"train_seconds", sig9(train_seconds_)},
                   {"peak_rss_bytes", peak_rss_bytes()},
+                  {"parameters", model_ ? model_->parameter_count() : 0},
                   {"config_sha256", config_.digest},
+                  {"data", data_.provenance},
                   {"checkpoint", last_checkpoint_}};
   util::write_file_atomically(dir_ / "summary.json", summary.dump(2) + "\n");
 }
@@ -467,23 +600,30 @@ int Run<T>::execute_phases() {
     bus_.flush();
     return kExitDenied;
   }
+  build_model();
   plan();
+  resume_if_asked();
   train();
   const bool cancelled = cancelled_.load();
-  val_loss_ = evaluate_loss(doc_["train"]["eval_batches"]);
-  metrics_.write({{"step", steps_done_}, {"val_loss", sig9(val_loss_)}});
-  bus_.publish(STRATA_EVENT_EVAL_DONE, steps_done_, {{"val_loss", sig9(val_loss_)}});
-  logger_->info("validation loss {:.4f} nats/byte = {:.4f} bits/byte", val_loss_, val_loss_ / std::log(2.0));
+  val_loss_ = evaluate(doc_["train"]["eval_batches"], &val_bpb_);
+  metrics_.write({{"step", steps_done_}, {"val_loss", sig9(val_loss_)}, {"val_bits_per_byte", sig9(val_bpb_)}});
+  bus_.publish(STRATA_EVENT_EVAL_DONE, steps_done_, {{"val_loss", sig9(val_loss_)}, {"val_bits_per_byte", sig9(val_bpb_)}});
+  logger_->info("validation loss {:.4f} nats/token = {:.4f} bits/byte", val_loss_, val_bpb_);
+  save_checkpoint(cancelled ? "cancelled" : "final");
   if (!cancelled) {
     evaluate_groups();
     explain();
+    if (const std::string text = sample_text(); !text.empty()) {
+      util::write_file_atomically(dir_ / "sample.txt", text + "\n");
+      std::printf("---- sample (step %lld) ----\n%s\n----\n", static_cast<long long>(steps_done_), text.c_str());
+    }
   }
-  save_checkpoint(cancelled ? "cancelled" : "final");
   const int gate_code = cancelled ? 0 : finish_gates();
   const std::string status = cancelled ? "cancelled" : gate_code != 0 ? "denied" : "completed";
   write_summary(status);
   bus_.publish(STRATA_EVENT_RUN_END, steps_done_,
-               {{"status", status}, {"steps", steps_done_}, {"final_loss", sig9(last_loss_)}});
+               {{"status", status}, {"steps", steps_done_}, {"final_loss", sig9(last_loss_)},
+                {"val_bits_per_byte", sig9(val_bpb_)}});
   bus_.flush();
   return gate_code;
 }

@@ -53,9 +53,14 @@ std::vector<json> read_lines(const fs::path& p) {
 }
 
 std::string quickstart() { return (test::source_dir() / "configs" / "quickstart.json").string(); }
-// A short run of the quickstart: the same pipeline, fewer steps.
+// The quickstart's pipeline, shrunk to seconds: less text, a tiny model, fewer steps.
+std::string small() {
+  return " --set /data/max_bytes=200000 --set /model/context=32 --set /model/layers=1 --set /model/heads=2"
+         " --set /model/width=32 --set /train/seq_len=32 --set /train/batch_size=4 --set /train/eval_batches=2"
+         " --set /sample/tokens=16 --set /evaluation/max_examples=40";
+}
 std::string short_run(const fs::path& out) {
-  return "run " + quickstart() + " --plain --out " + out.string() +
+  return "run " + quickstart() + " --plain --out " + out.string() + small() +
          " --set /train/steps=20 --set /train/log_every=5 --set /train/eval_every=10 --set /events/step_every=5";
 }
 
@@ -119,7 +124,7 @@ TEST(Cli, WrongOptionTypeExitsNonZeroNamingThePointer) {
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(has(r.output, "/tiers/aggregation/options/bucket_mb: expected a number > 0, got \"x\"")) << r.output;
   test::TempDir dir;
-  const auto run_result = run("run " + quickstart() + " --out " + (dir.path() / "r").string() +
+  const auto run_result = run("run " + quickstart() + small() + " --out " + (dir.path() / "r").string() +
                               " --set /tiers/aggregation/options/bucket_mb=x");
   EXPECT_EQ(run_result.code, 2) << run_result.output;
   EXPECT_FALSE(fs::exists(dir.path() / "r")) << "an invalid config creates no run directory";
@@ -209,9 +214,9 @@ TEST(Cli, SigtermEndsTheRunCleanlyWithACheckpoint) {
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    const std::string steps = "/train/steps=10000000", log = "/train/log_every=1";
-    execl(test::strata_binary().c_str(), "strata", "--log-level", "warn", "run", quickstart().c_str(), "--plain",
-          "--out", out.c_str(), "--set", steps.c_str(), "--set", log.c_str(), static_cast<char*>(nullptr));
+    const std::string command = test::strata_binary() + " --log-level warn " + short_run(out) +
+                                " --set /train/steps=10000000 --set /train/log_every=1";
+    execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   // Wait until training has started, then ask it to stop.

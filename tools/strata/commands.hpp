@@ -22,5 +22,9 @@ struct GlobalOptions {
 void add_run_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void add_plugins_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void add_config_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void add_sample_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void add_data_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void add_tokenizer_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 
 }  // namespace strata::cli

@@ -20,6 +20,10 @@ int main(int argc, char** argv) {
   strata::cli::add_run_command(app, global, exit_code);
   strata::cli::add_plugins_command(app, global, exit_code);
   strata::cli::add_config_command(app, global, exit_code);
+  strata::cli::add_sample_command(app, global, exit_code);
+  strata::cli::add_data_command(app, global, exit_code);
+  strata::cli::add_tokenizer_command(app, global, exit_code);
+  strata::cli::add_bench_command(app, global, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -145,6 +145,27 @@ TEST(PrepareDataset, ByteTokenizerCorpus) {
   EXPECT_EQ(val.metadata().extra.at("seed"), 11);
 }
 
+// Tools that must see prepare's documents (the BPE trainer learns from the training split
+// only) rebuild them from the public pieces; this pins that they agree.
+TEST(PrepareDataset, PublicPiecesReproduceTheSplit) {
+  TempDir dir;
+  make_corpus(dir.path() / "corpus");
+  const auto s = prepare_dataset({dir.path() / "corpus"}, "byte", dir.path() / "p", 0.3);
+  const auto files = collect_text_files({dir.path() / "corpus"});
+  ASSERT_EQ(files.size(), s.sources.size());
+  for (size_t i = 0; i < files.size(); ++i) EXPECT_EQ(files[i].string(), s.sources[i].path);
+  std::string train_text;
+  uint64_t index = 0;
+  for (const auto& f : files)
+    for (const auto& doc : split_documents(read_text_file(f), DocumentSplit::blank_lines))
+      if (!is_validation_document(0, index++, 0.3)) train_text += doc + "\n\n";
+  const TokenFile train = TokenFile::open(s.train.path);
+  std::vector<int32_t> ids(train.token_count());
+  train.copy_tokens(0, ids.size(), ids.data());
+  EXPECT_EQ(tokenizer::load_tokenizer("byte")->decode(ids), train_text);
+  EXPECT_THROW(read_text_file(dir.path() / "missing.txt"), std::runtime_error);
+}
+
 TEST(PrepareDataset, IsDeterministic) {
   TempDir dir;
   make_corpus(dir.path() / "corpus");
@@ -189,6 +210,25 @@ TEST(PrepareDataset, BpeTokenizerRecordsItsFiles) {
   EXPECT_LT(s.train.tokens + s.val.tokens, s.bytes);  // merges compress the text
   for (uint64_t d = 0; d < train.document_count(); ++d)
     EXPECT_TRUE(tok->decode(train.document_tokens(d)).ends_with("\n\n"));
+}
+
+TEST(PrepareDataset, MaxBytesTakesWholeDocumentsUpToTheLimit) {
+  TempDir dir;
+  const std::vector<std::string> docs = make_corpus(dir.path() / "corpus");
+  PrepareOptions options;
+  options.max_bytes = docs[0].size() + docs[1].size() + 1;  // reached inside the third document
+  std::vector<uint64_t> done;
+  options.progress = [&](uint64_t d, uint64_t total) { done.push_back(total - d); };
+  const auto s = prepare_dataset({dir.path() / "corpus"}, "byte", dir.path() / "m", 0.0, options);
+  EXPECT_TRUE(s.truncated);
+  EXPECT_EQ(s.train.documents, 3u);
+  EXPECT_EQ(s.sources.size(), 1u);  // no later file was read
+  EXPECT_EQ(done.back(), 0u);       // progress still finishes
+  const TokenFile train = TokenFile::open(s.train.path);
+  EXPECT_EQ(train.metadata().extra.at("max_bytes"), options.max_bytes);
+
+  options.max_bytes = 0;
+  EXPECT_FALSE(prepare_dataset({dir.path() / "corpus"}, "byte", dir.path() / "n", 0.0, options).truncated);
 }
 
 TEST(PrepareDataset, Errors) {

@@ -41,7 +41,10 @@ std::string slurp(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// Removes before writing: rewriting a file in place through truncation makes ext4 flush it
+// (auto_da_alloc), which turns the per-byte corruption loops from milliseconds into seconds.
 void spit(const fs::path& p, const std::string& bytes) {
+  fs::remove(p);
   std::ofstream(p, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
@@ -378,6 +381,12 @@ TEST(TokenFile, MovedFromFileIsReleasedOnce) {
   EXPECT_EQ(b.token(0), 72);
   a = std::move(b);
   EXPECT_EQ(a.token_count(), 7u);
+  TokenFile unopened;  // default: empty, every access bounds-checked
+  EXPECT_EQ(unopened.token_count(), 0u);
+  EXPECT_THROW(unopened.token(0), std::out_of_range);
+  EXPECT_THROW(unopened.labels(0), std::out_of_range);
+  unopened = std::move(a);
+  EXPECT_EQ(unopened.token(0), 72);
 }
 
 }  // namespace

@@ -194,7 +194,10 @@ TEST(TorchOracleTest, LossGradientsAndAdamWStepMatchPyTorch) {
       const double g_min = std::min(std::abs(g_ours), std::abs(g_ref));
       const double tol = p_base + 2 * kLr * kEps * std::abs(g_ours - g_ref) / ((g_min + kEps) * (g_min + kEps));
       const double ratio = std::abs(double{model.params()[e]} - double{ref_updated[e]}) / tol;
-      if (ratio > worst_ratio) worst_ratio = ratio, worst_i = i;
+      if (ratio > worst_ratio) {
+        worst_ratio = ratio;
+        worst_i = i;
+      }
     }
     const size_t w = static_cast<size_t>(t.offset + worst_i);
     EXPECT_LE(worst_ratio, 1.0) << "updated " << t.name << "[" << worst_i << "]: " << model.params()[w] << " vs torch "

@@ -1,0 +1,108 @@
+// Where every parameter of a GptConfig lives inside ONE flat buffer.
+//
+// The parameters, their gradients and the optimizer moments are each a single
+// contiguous array with this layout, so the optimizer, gradient clipping, all-reduce
+// buckets and checkpoints all work on plain ranges instead of lists of tensors.
+//
+// Order (GPT-2 / Hugging Face names): wte [V,C], wpe [context,C], then per block i
+//   h.i.ln_1.weight [C], h.i.ln_1.bias [C],
+//   h.i.attn.c_attn.weight [3C,C], h.i.attn.c_attn.bias [3C],
+//   h.i.attn.c_proj.weight [C,C], h.i.attn.c_proj.bias [C],
+//   h.i.ln_2.weight [C], h.i.ln_2.bias [C],
+//   h.i.mlp.c_fc.weight [4C,C], h.i.mlp.c_fc.bias [4C],
+//   h.i.mlp.c_proj.weight [C,4C], h.i.mlp.c_proj.bias [C],
+// then ln_f.weight [C], ln_f.bias [C]. Matrices use the nn.Linear layout [out,in] (note:
+// Hugging Face's GPT-2 Conv1D checkpoints store them transposed). The head is tied to wte
+// and has no tensor of its own.
+//
+// Every tensor starts at a multiple of kAlignElems elements (64 bytes in float), so each
+// one is cache-line and SIMD aligned when the buffer is; the padding between tensors is
+// counted in total_count() and must stay zero (it never receives a gradient, so AdamW
+// leaves it at zero too).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/engine/gpt/gpt_config.hpp"
+#include "kernels/cpu/adamw.h"
+
+namespace strata::engine {
+
+struct ParameterTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  int64_t offset = 0;  // first element in the flat buffer (multiple of kAlignElems)
+  int64_t count = 0;   // product of shape
+  bool decay = false;  // weight decay applies: ndim >= 2 (matrices and embeddings), nanoGPT's rule
+};
+
+// Elements [begin, end) of the flat buffer.
+struct FlatRange {
+  std::string name;
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+// Offsets of one transformer block's tensors, for the model's hot loops (no name lookups).
+struct BlockOffsets {
+  int64_t ln_1_weight, ln_1_bias;
+  int64_t c_attn_weight, c_attn_bias;
+  int64_t attn_proj_weight, attn_proj_bias;
+  int64_t ln_2_weight, ln_2_bias;
+  int64_t c_fc_weight, c_fc_bias;
+  int64_t mlp_proj_weight, mlp_proj_bias;
+};
+
+class ParameterLayout {
+ public:
+  static constexpr int64_t kAlignElems = 16;
+
+  // Validates the config (std::invalid_argument).
+  explicit ParameterLayout(const GptConfig& config);
+
+  const GptConfig& config() const { return config_; }
+  const std::vector<ParameterTensor>& tensors() const { return tensors_; }
+  // Null when there is no tensor of that name.
+  const ParameterTensor* find(std::string_view name) const;
+  // Throws std::out_of_range when there is no tensor of that name.
+  const ParameterTensor& at(std::string_view name) const;
+
+  // Size of the flat buffer, padding included.
+  int64_t total_count() const { return total_count_; }
+  // Number of real parameters (the GPT-2 count: 12LC² + 13LC + VC + context·C + 2C).
+  int64_t parameter_count() const { return parameter_count_; }
+
+  // Sorted, disjoint ranges to decay, as adamw_step wants them. Consecutive decayed
+  // tensors are merged into one range (the zero padding between them is harmless to
+  // decay): wte and wpe form one range; inside a block the biases separate the matrices.
+  std::vector<kernels::cpu::DecayRange> weight_decay_ranges() const;
+
+  // Contiguous ranges that tile [0, total_count()) in order: "embedding" (wte, wpe),
+  // "h.0" ... "h.{L-1}", "ln_f". Units for sharding, gradient buckets and per-layer
+  // checkpointing.
+  const std::vector<FlatRange>& segments() const { return segments_; }
+  // The range of block i (segments()[i + 1]).
+  const FlatRange& block_range(int64_t i) const { return segments_.at(static_cast<size_t>(i + 1)); }
+
+  const BlockOffsets& block(int64_t i) const { return blocks_[static_cast<size_t>(i)]; }
+  int64_t wte() const { return wte_; }
+  int64_t wpe() const { return wpe_; }
+  int64_t ln_f_weight() const { return ln_f_weight_; }
+  int64_t ln_f_bias() const { return ln_f_bias_; }
+
+ private:
+  int64_t add(std::string name, std::vector<int64_t> shape);
+
+  GptConfig config_;
+  std::vector<ParameterTensor> tensors_;
+  std::vector<FlatRange> segments_;
+  std::vector<BlockOffsets> blocks_;
+  int64_t wte_ = 0, wpe_ = 0, ln_f_weight_ = 0, ln_f_bias_ = 0;
+  int64_t total_count_ = 0;
+  int64_t parameter_count_ = 0;
+};
+
+}  // namespace strata::engine

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Strata's training throughput next to PyTorch's on the same GPT shapes, in the same session:
+#   tools/bench-vs-pytorch.sh [a|b|c]...        (default: a b c)
+# Runs `strata bench train --shape S --json` and ../shared/bench/run_pytorch_baseline.sh with
+# PEER_VARIANTS (default "asis tuned nommap"), REPEAT times each (default 3), alternating,
+# and prints the medians and the ratios Strata / PyTorch per variant.
+#
+# Like the peer's tuned variants, Strata's runs UNSET OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
+# (the machine forces AVX2 kernels through them; see ../shared/reference/machine.md) and use
+# the OpenMP build of OpenBLAS. Tests and CI keep the machine's settings.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+strata=${STRATA:-$here/build/bin/strata}
+peer=${PEER:-$here/../shared/bench/run_pytorch_baseline.sh}
+repeat=${REPEAT:-3}
+export PEER_VARIANTS=${PEER_VARIANTS:-asis tuned nommap}
+ompdir=/usr/lib/x86_64-linux-gnu/openblas-openmp
+[ -x "$strata" ] || { echo "bench: $strata not built (run tools/test.sh or cmake --build --preset default)" >&2; exit 1; }
+[ -f "$peer" ] || { echo "bench: peer script $peer not found" >&2; exit 1; }
+/usr/bin/python3 -c 'import torch' 2>/dev/null || { echo "bench: PyTorch missing: apt-get install python3-torch libopenblas0-openmp" >&2; exit 1; }
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+for shape in ${*:-a b c}; do
+  for r in $(seq "$repeat"); do
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE LD_LIBRARY_PATH=$ompdir OMP_NUM_THREADS=2 \
+      "$strata" --log-level warn bench train --shape "$shape" --json >> "$log/strata-$shape.jsonl"
+    bash "$peer" "$shape" >> "$log/peer-$shape.jsonl"
+  done
+  /usr/bin/python3 - "$shape" "$log" <<'PY'
+import json, statistics, sys
+shape, log = sys.argv[1], sys.argv[2]
+ours = [json.loads(l) for l in open(f"{log}/strata-{shape}.jsonl")]
+peer = [json.loads(l) for l in open(f"{log}/peer-{shape}.jsonl")]
+s = statistics.median(r["tokens_per_s"] for r in ours)
+rss = statistics.median(r["peak_rss_bytes"] for r in ours) / 1e6
+gf = statistics.median(r["gflops"] for r in ours)
+print(f"shape {shape}: strata {s:,.0f} tokens/s, {gf:.1f} GFLOP/s, peak RSS {rss:.0f} MB  ({len(ours)} runs)")
+by = {}
+for r in peer:
+    by.setdefault(r.get("label", "?").split("-", 1)[-1], []).append(r)
+for variant, runs in sorted(by.items()):
+    p = statistics.median(r["tokens_per_s_median"] for r in runs)
+    prss = statistics.median(r.get("peak_rss_mb", 0) for r in runs)
+    print(f"  pytorch {variant:7s} {p:10,.0f} tokens/s, peak RSS {prss:.0f} MB   ratio strata/pytorch = {s / p:.2f}x")
+PY
+done

@@ -1,0 +1,110 @@
+// strata bench train --shape a|b|c [--json] [--steps N] [--warmup N]
+// Times whole training steps (forward, backward, AdamW) of the GPT shapes that
+// ../shared/bench/run_pytorch_baseline.sh runs in PyTorch, on random tokens.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/engine/gpt/counter_rng.hpp"
+#include "core/engine/gpt/gpt_model.hpp"
+#include "core/engine/gpt/optimizer.hpp"
+#include "tools/strata/commands.hpp"
+
+namespace strata::cli {
+namespace {
+
+struct Shape {
+  engine::GptConfig config;
+  int64_t batch, seq, steps, warmup;
+};
+
+// The same shapes, steps and warm-up as the PyTorch peer script.
+Shape shape_named(const std::string& name) {
+  if (name == "a") return {{256, 128, 4, 4, 128}, 16, 128, 30, 5};
+  if (name == "b") return {{8192, 256, 6, 8, 384}, 8, 256, 12, 3};
+  return {{50257, 1024, 12, 12, 768}, 1, 256, 6, 2};  // c: GPT-2 124M at sequence 256
+}
+
+uint64_t peak_rss_bytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_code) {
+  struct Args {
+    std::string shape = "a";
+    bool json = false;
+    int64_t steps = 0, warmup = -1;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("bench", "benchmarks");
+  cmd->require_subcommand(1);
+  CLI::App* train = cmd->add_subcommand("train", "training throughput of a GPT shape on this machine");
+  train->add_option("--shape", args->shape, "a: 256/128/4L/4H/128 batch 16; b: 8192/256/6L/8H/384 batch 8; "
+                                            "c: GPT-2 124M at sequence 256, batch 1")
+      ->check(CLI::IsMember({"a", "b", "c"}))->capture_default_str();
+  train->add_flag("--json", args->json, "one JSON object on stdout");
+  train->add_option("--steps", args->steps, "timed steps (default: as the PyTorch peer)");
+  train->add_option("--warmup", args->warmup, "untimed steps first (default: as the PyTorch peer)");
+  train->callback([args, &global, &exit_code] {
+    util::Logger logger = util::make_logger(global.level());
+    Shape s = shape_named(args->shape);
+    if (args->steps > 0) s.steps = args->steps;
+    if (args->warmup >= 0) s.warmup = args->warmup;
+    engine::GptModel<float> model(s.config, s.batch, s.seq);
+    model.init_parameters(1337);
+    engine::AdamW<float> optimizer(model.layout(), 0.9, 0.95, 1e-8, 0.1);
+    std::vector<int32_t> tokens(static_cast<size_t>(s.batch * (s.seq + 1)));
+    const uint64_t key = engine::stream_key(7, engine::stream_id("bench-tokens"));
+    for (size_t i = 0; i < tokens.size(); ++i)
+      tokens[i] = static_cast<int32_t>(engine::counter_uniform(key, i) * static_cast<double>(s.config.vocab_size)) %
+                  static_cast<int32_t>(s.config.vocab_size);
+    std::vector<int32_t> in, tg;
+    for (int64_t b = 0; b < s.batch; ++b) {
+      const auto row = tokens.begin() + b * (s.seq + 1);
+      in.insert(in.end(), row, row + s.seq);
+      tg.insert(tg.end(), row + 1, row + s.seq + 1);
+    }
+    std::vector<double> times;
+    double loss = 0;
+    for (int64_t i = 0; i < s.warmup + s.steps; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      model.zero_grads();
+      loss = model.forward(in.data(), tg.data(), s.batch, s.seq);
+      model.backward(1.0);
+      optimizer.step(model.params(), model.grads(), 3e-4);
+      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (i >= s.warmup) times.push_back(dt);
+      if (!args->json) logger->debug("step {} {:.4f}s loss {:.4f}", i, dt, loss);
+    }
+    std::sort(times.begin(), times.end());
+    const double step_s = times[times.size() / 2];
+    const double tokens_per_s = static_cast<double>(s.batch * s.seq) / step_s;
+    const auto& c = s.config;
+    const double n = static_cast<double>(model.parameter_count());
+    const double flops_per_token = 6.0 * n + 12.0 * static_cast<double>(c.layers * s.seq * c.width);
+    const double gflops = tokens_per_s * flops_per_token / 1e9;
+    nlohmann::json out = {{"shape", args->shape}, {"tokens_per_s", tokens_per_s}, {"step_s", step_s},
+                          {"peak_rss_bytes", peak_rss_bytes()}, {"gflops", gflops}, {"parameters", model.parameter_count()},
+                          {"batch", s.batch}, {"seq", s.seq}, {"steps_timed", s.steps}, {"warmup", s.warmup},
+                          {"final_loss", loss}};
+    if (args->json) {
+      std::cout << out.dump() << "\n";
+    } else {
+      std::printf("shape %s: %.0f tokens/s, step %.4f s, %.1f GFLOP/s, peak RSS %.0f MB (%lld parameters)\n",
+                  args->shape.c_str(), tokens_per_s, step_s, gflops, static_cast<double>(peak_rss_bytes()) / 1e6,
+                  static_cast<long long>(model.parameter_count()));
+    }
+    exit_code = 0;
+  });
+}
+
+}  // namespace strata::cli
