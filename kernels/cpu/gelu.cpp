@@ -1,6 +1,9 @@
 #include "kernels/cpu/gelu.h"
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/cpu/parallel.h"
 
@@ -21,29 +24,76 @@ T tanh_arg(T x) {
   return kSqrt2OverPi<T> * (x + kCubic<T> * x * x * x);
 }
 
+// tanh in float without a libm call, so the loops vectorise: std::tanh costs ~20 ns an
+// element and made GELU a third of a training step. tanh(u) = (e - 1) / (e + 1) with
+// e = exp(2u); exp(y) = 2^k * 2^f, k = round(y log2 e), 2^f from a degree-6 polynomial on
+// [-1/2, 1/2] (relative error < 2e-7). |u| is clamped at 9, where tanh is 1 in float. The
+// absolute error stays below 3e-7, which is what GELU's 1 + tanh(u) sees.
+inline float tanh_fast(float u) {
+  // Plain compares and the 1.5*2^23 rounding trick instead of fmin/fmax/floor: those carry
+  // NaN and errno semantics that stop GCC from vectorising the loop.
+  float v = 2.0f * u;
+  v = v < -18.0f ? -18.0f : v;
+  v = v > 18.0f ? 18.0f : v;
+  const float y = v * 1.44269504088896341f;
+  const float shifted = y + 12582912.0f;  // rounds y to the nearest integer, kept in the low bits
+  const float k = shifted - 12582912.0f;
+  const int32_t ki = std::bit_cast<int32_t>(shifted) - 0x4B400000;
+  const float f = y - k;
+  float p = 1.5403530393381609e-4f;
+  p = p * f + 1.3333558146428443e-3f;
+  p = p * f + 9.6181291076284772e-3f;
+  p = p * f + 5.5504108664821580e-2f;
+  p = p * f + 2.4022650695910071e-1f;
+  p = p * f + 6.9314718055994531e-1f;
+  p = p * f + 1.0f;
+  const float e = p * std::bit_cast<float>((ki + 127) << 23);
+  return (e - 1.0f) / (e + 1.0f);
+}
+
+// float takes the vectorisable tanh; double (the gradient-check oracle) keeps std::tanh.
+inline float tanh_of(float u) { return tanh_fast(u); }
+inline double tanh_of(double u) { return std::tanh(u); }
+
 // d/dx [0.5 x (1 + tanh u)] = 0.5 (1 + tanh u) + 0.5 x sech^2(u) u'(x),
 // with sech^2 = 1 - tanh^2 (saves the cosh llm.c evaluates).
 template <class T>
 T gelu_grad(T x) {
-  const T t = std::tanh(tanh_arg(x));
+  const T t = tanh_of(tanh_arg(x));
   const T du = kSqrt2OverPi<T> * (T{1} + T{3} * kCubic<T> * x * x);
   return T{0.5} * (T{1} + t) + T{0.5} * x * (T{1} - t * t) * du;
+}
+
+// Threads take whole chunks; inside a chunk the loop is a plain one GCC vectorises (a
+// per-element lambda inside the OpenMP loop was left scalar).
+constexpr index_t kChunk = 4096;
+
+template <class T, class Body>
+void for_each_chunk(index_t n, Body&& body) {
+  const index_t chunks = (n + kChunk - 1) / kChunk;
+  detail::parallel_for(chunks, kGeluMinParallel / kChunk, [&](index_t c) {
+    body(c * kChunk, std::min(n, (c + 1) * kChunk));
+  });
 }
 
 }  // namespace
 
 template <class T>
 void gelu_forward(T* out, const T* inp, index_t n) {
-  detail::parallel_for(n, kGeluMinParallel, [&](index_t i) {
-    const T x = inp[i];
-    out[i] = T{0.5} * x * (T{1} + std::tanh(tanh_arg(x)));
+  for_each_chunk<T>(n, [&](index_t lo, index_t hi) {
+#pragma omp simd
+    for (index_t i = lo; i < hi; ++i) {
+      const T x = inp[i];
+      out[i] = T{0.5} * x * (T{1} + tanh_of(tanh_arg(x)));
+    }
   });
 }
 
 template <class T>
 void gelu_backward(T* dinp, const T* inp, const T* dout, index_t n) {
-  detail::parallel_for(n, kGeluMinParallel, [&](index_t i) {
-    dinp[i] += gelu_grad(inp[i]) * dout[i];
+  for_each_chunk<T>(n, [&](index_t lo, index_t hi) {
+#pragma omp simd
+    for (index_t i = lo; i < hi; ++i) dinp[i] += gelu_grad(inp[i]) * dout[i];
   });
 }
 
