@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -206,6 +207,73 @@ TEST(Cli, DeniedReleaseIsRefusedWithTheReason) {
   const auto allowed = run(short_run(dir.path() / "ok") + " --set /release/request=true");
   EXPECT_EQ(allowed.code, 0) << allowed.output;
   EXPECT_TRUE(fs::exists(dir.path() / "ok" / "release.json"));
+}
+
+std::map<int64_t, std::string> losses_by_step(const fs::path& run_dir) {
+  std::map<int64_t, std::string> out;
+  for (const auto& m : read_lines(run_dir / "metrics.jsonl"))
+    if (m.contains("loss")) out[m["step"].get<int64_t>()] = m["loss"].dump();  // 9 significant digits
+  return out;
+}
+
+TEST(Cli, ResumingFromACheckpointContinuesBitForBit) {
+  test::TempDir dir;
+  const std::string every = " --set /train/log_every=1 --set /train/eval_every=0 --set /sample/tokens=0";
+  ASSERT_EQ(run(short_run(dir.path() / "straight") + every).code, 0);
+  // The schedule spans 20 steps in both halves, as in the straight run; the first half stops at 10.
+  ASSERT_EQ(run(short_run(dir.path() / "half") + every + " --set /checkpoint/every=10").code, 0);
+  const fs::path checkpoint = dir.path() / "half" / "checkpoints" / "step_10";
+  ASSERT_TRUE(fs::exists(checkpoint / "manifest.json"));
+  const auto r = run(short_run(dir.path() / "resumed") + every + " --set /train/resume=" + checkpoint.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto straight = losses_by_step(dir.path() / "straight");
+  const auto resumed = losses_by_step(dir.path() / "resumed");
+  ASSERT_EQ(resumed.size(), 10u);
+  for (const auto& [step, loss] : resumed) EXPECT_EQ(loss, straight.at(step)) << "step " << step;
+}
+
+TEST(Cli, ACorruptedCheckpointIsRefusedOnResume) {
+  test::TempDir dir;
+  ASSERT_EQ(run(short_run(dir.path() / "a") + " --set /sample/tokens=0").code, 0);
+  const fs::path checkpoint = dir.path() / "a" / "checkpoints" / "step_20";
+  {
+    std::fstream f(checkpoint / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(200);
+    f.put('\x7f');
+  }
+  const auto r = run(short_run(dir.path() / "b") + " --set /train/resume=" + checkpoint.string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.output, "model.safetensors: SHA-256 does not match the manifest")) << r.output;
+}
+
+TEST(Cli, SampleDataPrepareAndTokenizerTrainWork) {
+  test::TempDir dir;
+  ASSERT_EQ(run(short_run(dir.path() / "run") + " --set /data/tokenizer=bpe:300").code, 0);
+  const fs::path checkpoint = dir.path() / "run" / "checkpoints" / "step_20";
+  EXPECT_TRUE(fs::exists(checkpoint / "tokenizer" / "merges.txt")) << "a learned tokenizer travels with the checkpoint";
+  const auto s = run("sample " + checkpoint.string() + " --prompt 'Once upon' --tokens 12 --seed 3");
+  EXPECT_EQ(s.code, 0) << s.output;
+  EXPECT_TRUE(has(s.output, "Once upon")) << s.output;
+  EXPECT_EQ(s.output, run("sample " + checkpoint.string() + " --prompt 'Once upon' --tokens 12 --seed 3").output)
+      << "a fixed seed gives the same sample";
+
+  const fs::path text = dir.path() / "corpus.txt";
+  {
+    std::ofstream out(text);
+    for (int i = 0; i < 200; ++i) out << "paragraph " << i << " about the quick brown fox and the lazy dog.\n\n";
+  }
+  const auto t = run("tokenizer train " + text.string() + " --vocab-size 300 --out " + (dir.path() / "tok").string());
+  ASSERT_EQ(t.code, 0) << t.output;
+  const auto p = run("data prepare " + text.string() + " --tokenizer " + (dir.path() / "tok").string() + " --out " +
+                     (dir.path() / "prep").string() + " --val-fraction 0.1");
+  ASSERT_EQ(p.code, 0) << p.output;
+  EXPECT_TRUE(fs::exists(dir.path() / "prep.train.tok"));
+  const auto r = run(short_run(dir.path() / "prepared") + " --set /data/prepared=" + (dir.path() / "prep").string() +
+                     " --set /data/tokenizer=" + (dir.path() / "tok").string() + " --set /sample/tokens=0");
+  EXPECT_EQ(r.code, 0) << r.output;
+  const auto bad = run("sample " + (dir.path() / "nope").string());
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_TRUE(has(bad.output, "not a checkpoint")) << bad.output;
 }
 
 TEST(Cli, SigtermEndsTheRunCleanlyWithACheckpoint) {

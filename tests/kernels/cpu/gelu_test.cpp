@@ -62,5 +62,20 @@ TEST(Gelu, FloatMatchesDouble) {
   testing::expect_float_matches_double(fd, d, "dinp");
 }
 
+// The float path uses its own vectorisable tanh; sweep it densely against double std::tanh,
+// including the clamp region and values near zero where (e - 1) / (e + 1) cancels.
+TEST(Gelu, FloatTanhIsAccurateEverywhere) {
+  std::vector<float> xf;
+  for (double x = -12.0; x <= 12.0; x += 1e-3) xf.push_back(static_cast<float>(x));
+  for (float tiny : {1e-30f, -1e-30f, 1e-8f, -1e-8f, 0.0f}) xf.push_back(tiny);
+  std::vector<float> out(xf.size());
+  gelu_forward(out.data(), xf.data(), static_cast<index_t>(xf.size()));
+  for (size_t i = 0; i < xf.size(); ++i) {
+    const double x = xf[i];
+    const double want = 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+    ASSERT_NEAR(out[i], want, 5e-7 * std::max(1.0, std::abs(x))) << "x = " << x;
+  }
+}
+
 }  // namespace
 }  // namespace strata::kernels::cpu
