@@ -64,7 +64,7 @@ const nlohmann::json& pipeline_schema() {
     "sample": {
       "type": "object", "additionalProperties": false, "default": {},
       "properties": {
-        "prompt": {"type": "string", "default": "The "},
+        "prompt": {"type": "string", "minLength": 1, "default": "The "},
         "tokens": {"type": "integer", "minimum": 0, "default": 200, "description": "0 = no sample at the end"},
         "temperature": {"type": "number", "exclusiveMinimum": 0, "default": 0.8},
         "top_k": {"type": "integer", "minimum": 0, "default": 40, "description": "0 = no top-k cut"}
@@ -78,7 +78,7 @@ const nlohmann::json& pipeline_schema() {
           "description": "attribute -> group -> keywords; a validation document belongs to the first group one of whose keywords it contains as a whole word (case-insensitive)",
           "additionalProperties": {"type": "object", "additionalProperties": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}}
         },
-        "max_examples": {"type": "integer", "minimum": 1, "default": 256, "description": "validation documents scored per group"}
+        "max_examples": {"type": "integer", "minimum": 1, "default": 256, "description": "how many validation documents (the first ones) are scored and grouped"}
       }
     },
     "explain": {

@@ -450,7 +450,8 @@ void Run<T>::explain() {
   for (const auto& e : explainers) needs |= e->explain_requirements();
   std::vector<int32_t> tokens(static_cast<size_t>(batch * seq)), targets(tokens.size());
   for (int64_t b = 0; b < batch; ++b) {
-    const uint64_t start = static_cast<uint64_t>(b * (seq + 1)) % (data_.val.token_count() - static_cast<uint64_t>(seq) - 1);
+    const uint64_t room = data_.val.token_count() - static_cast<uint64_t>(seq);  // > 0: evaluate() ran first
+    const uint64_t start = static_cast<uint64_t>(b * (seq + 1)) % room;
     std::vector<int32_t> window(static_cast<size_t>(seq + 1));
     data_.val.copy_tokens(start, static_cast<uint64_t>(seq + 1), window.data());
     std::copy(window.begin(), window.end() - 1, tokens.begin() + b * seq);

@@ -86,6 +86,15 @@ TrainingData open_training_data(const nlohmann::json& cfg, const fs::path& run_d
   if (!out.tokenizer) out.tokenizer = load_tokenizer_spec(out.tokenizer_spec);
   out.train = data::TokenFile::open(fs::path(prefix.string() + ".train.tok"));
   out.val = data::TokenFile::open(fs::path(prefix.string() + ".val.tok"));
+  // Token files record the tokenizer they were made with: a different one would train on
+  // ids that mean something else (or lie outside the vocabulary).
+  for (const data::TokenFile* f : {&out.train, &out.val}) {
+    const int64_t made_with = f->metadata().tokenizer_vocab_size;
+    if (made_with != out.tokenizer->vocab_size())
+      throw std::runtime_error(f->path().string() + " was made with a " + std::to_string(made_with) +
+                               "-token tokenizer, but /data/tokenizer (" + out.tokenizer_spec + ") has " +
+                               std::to_string(out.tokenizer->vocab_size()) + " tokens");
+  }
   const int32_t vocab = out.tokenizer->vocab_size();
   out.token_bytes.resize(static_cast<size_t>(vocab));
   for (int32_t id = 0; id < vocab; ++id) out.token_bytes[id] = static_cast<uint32_t>(out.tokenizer->decode(std::span(&id, 1)).size());

@@ -56,54 +56,59 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_cod
   train->add_option("--warmup", args->warmup, "untimed steps first (default: as the PyTorch peer)");
   train->callback([args, &global, &exit_code] {
     util::Logger logger = util::make_logger(global.level());
-    Shape s = shape_named(args->shape);
-    if (args->steps > 0) s.steps = args->steps;
-    if (args->warmup >= 0) s.warmup = args->warmup;
-    engine::GptModel<float> model(s.config, s.batch, s.seq);
-    model.init_parameters(1337);
-    engine::AdamW<float> optimizer(model.layout(), 0.9, 0.95, 1e-8, 0.1);
-    std::vector<int32_t> tokens(static_cast<size_t>(s.batch * (s.seq + 1)));
-    const uint64_t key = engine::stream_key(7, engine::stream_id("bench-tokens"));
-    for (size_t i = 0; i < tokens.size(); ++i)
-      tokens[i] = static_cast<int32_t>(engine::counter_uniform(key, i) * static_cast<double>(s.config.vocab_size)) %
-                  static_cast<int32_t>(s.config.vocab_size);
-    std::vector<int32_t> in, tg;
-    for (int64_t b = 0; b < s.batch; ++b) {
-      const auto row = tokens.begin() + b * (s.seq + 1);
-      in.insert(in.end(), row, row + s.seq);
-      tg.insert(tg.end(), row + 1, row + s.seq + 1);
+    try {
+      Shape s = shape_named(args->shape);
+      if (args->steps > 0) s.steps = args->steps;
+      if (args->warmup >= 0) s.warmup = args->warmup;
+      engine::GptModel<float> model(s.config, s.batch, s.seq);
+      model.init_parameters(1337);
+      engine::AdamW<float> optimizer(model.layout(), 0.9, 0.95, 1e-8, 0.1);
+      std::vector<int32_t> tokens(static_cast<size_t>(s.batch * (s.seq + 1)));
+      const uint64_t key = engine::stream_key(7, engine::stream_id("bench-tokens"));
+      for (size_t i = 0; i < tokens.size(); ++i)
+        tokens[i] = static_cast<int32_t>(engine::counter_uniform(key, i) * static_cast<double>(s.config.vocab_size)) %
+                    static_cast<int32_t>(s.config.vocab_size);
+      std::vector<int32_t> in, tg;
+      for (int64_t b = 0; b < s.batch; ++b) {
+        const auto row = tokens.begin() + b * (s.seq + 1);
+        in.insert(in.end(), row, row + s.seq);
+        tg.insert(tg.end(), row + 1, row + s.seq + 1);
+      }
+      std::vector<double> times;
+      double loss = 0;
+      for (int64_t i = 0; i < s.warmup + s.steps; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        model.zero_grads();
+        loss = model.forward(in.data(), tg.data(), s.batch, s.seq);
+        model.backward(1.0);
+        optimizer.step(model.params(), model.grads(), 3e-4);
+        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (i >= s.warmup) times.push_back(dt);
+        if (!args->json) logger->debug("step {} {:.4f}s loss {:.4f}", i, dt, loss);
+      }
+      std::sort(times.begin(), times.end());
+      const double step_s = times[times.size() / 2];
+      const double tokens_per_s = static_cast<double>(s.batch * s.seq) / step_s;
+      const auto& c = s.config;
+      const double n = static_cast<double>(model.parameter_count());
+      const double flops_per_token = 6.0 * n + 12.0 * static_cast<double>(c.layers * s.seq * c.width);
+      const double gflops = tokens_per_s * flops_per_token / 1e9;
+      nlohmann::json out = {{"shape", args->shape}, {"tokens_per_s", tokens_per_s}, {"step_s", step_s},
+                            {"peak_rss_bytes", peak_rss_bytes()}, {"gflops", gflops}, {"parameters", model.parameter_count()},
+                            {"batch", s.batch}, {"seq", s.seq}, {"steps_timed", s.steps}, {"warmup", s.warmup},
+                            {"final_loss", loss}};
+      if (args->json) {
+        std::cout << out.dump() << "\n";
+      } else {
+        std::printf("shape %s: %.0f tokens/s, step %.4f s, %.1f GFLOP/s, peak RSS %.0f MB (%lld parameters)\n",
+                    args->shape.c_str(), tokens_per_s, step_s, gflops, static_cast<double>(peak_rss_bytes()) / 1e6,
+                    static_cast<long long>(model.parameter_count()));
+      }
+      exit_code = 0;
+    } catch (const std::exception& e) {
+      logger->error("bench train --shape {} failed: {}", args->shape, e.what());
+      exit_code = 1;
     }
-    std::vector<double> times;
-    double loss = 0;
-    for (int64_t i = 0; i < s.warmup + s.steps; ++i) {
-      const auto t0 = std::chrono::steady_clock::now();
-      model.zero_grads();
-      loss = model.forward(in.data(), tg.data(), s.batch, s.seq);
-      model.backward(1.0);
-      optimizer.step(model.params(), model.grads(), 3e-4);
-      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (i >= s.warmup) times.push_back(dt);
-      if (!args->json) logger->debug("step {} {:.4f}s loss {:.4f}", i, dt, loss);
-    }
-    std::sort(times.begin(), times.end());
-    const double step_s = times[times.size() / 2];
-    const double tokens_per_s = static_cast<double>(s.batch * s.seq) / step_s;
-    const auto& c = s.config;
-    const double n = static_cast<double>(model.parameter_count());
-    const double flops_per_token = 6.0 * n + 12.0 * static_cast<double>(c.layers * s.seq * c.width);
-    const double gflops = tokens_per_s * flops_per_token / 1e9;
-    nlohmann::json out = {{"shape", args->shape}, {"tokens_per_s", tokens_per_s}, {"step_s", step_s},
-                          {"peak_rss_bytes", peak_rss_bytes()}, {"gflops", gflops}, {"parameters", model.parameter_count()},
-                          {"batch", s.batch}, {"seq", s.seq}, {"steps_timed", s.steps}, {"warmup", s.warmup},
-                          {"final_loss", loss}};
-    if (args->json) {
-      std::cout << out.dump() << "\n";
-    } else {
-      std::printf("shape %s: %.0f tokens/s, step %.4f s, %.1f GFLOP/s, peak RSS %.0f MB (%lld parameters)\n",
-                  args->shape.c_str(), tokens_per_s, step_s, gflops, static_cast<double>(peak_rss_bytes()) / 1e6,
-                  static_cast<long long>(model.parameter_count()));
-    }
-    exit_code = 0;
   });
 }
 

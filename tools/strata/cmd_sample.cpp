@@ -35,7 +35,7 @@ void add_sample_command(CLI::App& app, const GlobalOptions& global, int& exit_co
     std::string checkpoint, prompt = "The ";
     int64_t tokens = 200, top_k = 40;
     double temperature = 0.8;
-    uint64_t seed = 0;
+    uint64_t seed = 1337;  // the config's default seed, so a run's sample can be reproduced
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("sample", "generate text from a checkpoint");
@@ -50,6 +50,7 @@ void add_sample_command(CLI::App& app, const GlobalOptions& global, int& exit_co
   cmd->callback([args, &global, &exit_code] {
     util::Logger logger = util::make_logger(global.level());
     try {
+      if (args->prompt.empty()) throw std::invalid_argument("--prompt must not be empty");
       const fs::path dir = args->checkpoint;
       const auto contents = checkpoint::read_checkpoint(dir);
       const std::string spec = contents.info.value("tokenizer", "byte") == "byte" ? "byte" : (dir / "tokenizer").string();

@@ -1,4 +1,5 @@
 #include "core/data/loader.hpp"
+#include "tests/support/paths.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,21 +17,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
-public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "strata-load-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
-private:
-  fs::path path_;
-};
+// A fresh temporary folder, removed at the end of the test.
+using test::TempDir;
 
 // Token i has id i, so every window shows where it started.
 TokenFile positional_file(const fs::path& dir, uint64_t tokens) {

@@ -2,6 +2,7 @@
 
 #include "core/tokenizer/bpe_trainer.hpp"
 #include "core/util/sha256.hpp"
+#include "tests/support/paths.hpp"
 
 #include <gtest/gtest.h>
 
@@ -19,21 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
-public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "strata-prep-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
-private:
-  fs::path path_;
-};
+// A fresh temporary folder, removed at the end of the test.
+using test::TempDir;
 
 void spit(const fs::path& p, const std::string& bytes) {
   fs::create_directories(p.parent_path());

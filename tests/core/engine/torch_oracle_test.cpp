@@ -20,6 +20,7 @@
 
 #include "core/engine/gpt/gpt_model.hpp"
 #include "core/engine/gpt/optimizer.hpp"
+#include "tests/support/paths.hpp"
 
 #ifndef STRATA_SOURCE_DIR
 #define STRATA_SOURCE_DIR "."
@@ -36,22 +37,8 @@ constexpr int64_t kB = 2, kS = 16;
 constexpr double kLr = 1e-3, kBeta1 = 0.9, kBeta2 = 0.95, kEps = 1e-8, kWeightDecay = 0.1;
 
 // A fresh directory under the system temp dir, removed with its contents at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "strata_torch_oracle_XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+// A fresh temporary folder, removed at the end of the test.
+using test::TempDir;
 
 template <class V>
 void write_binary(const fs::path& path, const V* data, int64_t count) {
