@@ -12,6 +12,7 @@
 
 #include "core/plugin/host_environment.hpp"
 #include "core/plugin/registry.hpp"
+#include "strata/cpp/host_side.hpp"
 
 namespace strata::plugin {
 
@@ -39,7 +40,7 @@ class PluginInstance {
   const PluginInfo& info() const { return info_; }
   const std::string& name() const { return info_.name; }
   int32_t tier() const { return info_.tier; }
-  strata_instance* raw() const { return instance_; }
+  strata_instance* raw() const { return instance_.get(); }
   template <class Table>
   const Table& table() const {
     return *static_cast<const Table*>(info_.entry->vtable);
@@ -74,7 +75,7 @@ class PluginInstance {
 
   const PluginInfo& info_;
   std::unique_ptr<strata_host_ctx> ctx_;
-  strata_instance* instance_ = nullptr;
+  sdk::InstanceHandle instance_;  // destroyed through the plugin's own table
 };
 
 }  // namespace strata::plugin

@@ -5,3 +5,4 @@
 #include "strata/cpp/comm.hpp"
 #include "strata/cpp/host.hpp"
 #include "strata/cpp/plugin.hpp"
+#include "strata/cpp/host_side.hpp"
