@@ -1,6 +1,7 @@
 #include "core/config/pipeline_config.hpp"
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "core/config/did_you_mean.hpp"
@@ -143,9 +144,16 @@ ResolvedConfig resolve_config(nlohmann::json document, const std::vector<Overrid
 
   ResolvedConfig resolved;
   resolved.source = source;
+  std::map<std::string, std::string> selected_at;  // plugin name -> where it was first selected
   auto select = [&](const std::string& tier, const std::string& pointer, nlohmann::json& selection) {
     const plugin::PluginInfo* info = lookup(registry, selection["plugin"], tier, pointer + "/plugin", issues);
     if (info == nullptr) return;
+    // Metrics, artifacts and checkpointed state are keyed by plugin name: one instance each.
+    if (const auto [it, fresh] = selected_at.emplace(info->name, pointer); !fresh) {
+      issues.push_back(pointer + "/plugin: \"" + info->name + "\" is already selected at " + it->second +
+                       "; a plugin can be selected once per run");
+      return;
+    }
     selection["options"] = resolve_plugin_options(*info, selection["options"], pointer + "/options", registry, issues);
     resolved.selections.push_back({tier, pointer, info->name, selection["options"], info});
   };

@@ -163,6 +163,12 @@ TEST_F(ExamplePlugins, AttentionDumpWritesAValidNpyFile) {
   EXPECT_THROW(p->explain(in), plugin::PluginError);
 }
 
+TEST_F(ExamplePlugins, JsonlKeepsItsLogInsideTheRunDirectory) {
+  EXPECT_THROW(make("jsonl", {{"file", "/etc/passwd"}}), plugin::PluginError);
+  EXPECT_THROW(make("jsonl", {{"file", "../outside.jsonl"}}), plugin::PluginError);
+  EXPECT_NO_THROW(make("jsonl", {{"file", "audit.jsonl"}}));
+}
+
 TEST_F(ExamplePlugins, NestedPluginStateAndParametersWorkThroughTheHost) {
   auto p = make("wrap-count", {{"inner", {{"plugin", "mean"}, {"options", {{"bucket_mb", 1}}}}}});
   FakePeerComm peer;

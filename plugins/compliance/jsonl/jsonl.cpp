@@ -38,7 +38,11 @@ class JsonlLog final : public strata::sdk::CompliancePlugin {
     reason_ = options.at("reason").get<std::string>();
     const std::string dir = host.run_dir();
     if (dir.empty()) return;  // inspected outside a run: nothing to write
-    path_ = dir + "/" + options.at("file").get<std::string>();
+    const std::string file = options.at("file").get<std::string>();
+    if (file.front() == '/' || file.find("..") != std::string::npos)
+      throw strata::sdk::Error(STRATA_INVALID_ARGUMENT, "option 'file' (\"" + file +
+                                                            "\") must be a path inside the run directory");
+    path_ = dir + "/" + file;
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd_ < 0) throw strata::sdk::Error(STRATA_INVALID_ARGUMENT, "cannot open " + path_ + ": " + std::strerror(errno));
   }

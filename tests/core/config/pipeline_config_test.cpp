@@ -107,6 +107,13 @@ TEST_F(PipelineConfig, AllIssuesOfAllPluginsAreReportedAtOnce) {
   EXPECT_NE(issues[2].find("/tiers/compliance/0/options/deny/0: expected one of"), std::string::npos) << issues[2];
 }
 
+TEST_F(PipelineConfig, APluginCanBeSelectedOnlyOnce) {
+  json doc = minimal();
+  doc["tiers"]["fairness"] = json::array({{{"plugin", "group-stats"}}, {{"plugin", "group-stats"}}});
+  EXPECT_EQ(issues_of(doc), std::vector<std::string>{"/tiers/fairness/1/plugin: \"group-stats\" is already selected at "
+                                                     "/tiers/fairness/0; a plugin can be selected once per run"});
+}
+
 TEST_F(PipelineConfig, OverridesApplyBeforeValidation) {
   const auto r = resolve_config(minimal(), {parse_override("/tiers/aggregation/options/bucket_mb=32")}, registry, "t");
   EXPECT_EQ(r.document["tiers"]["aggregation"]["options"]["bucket_mb"], 32);
