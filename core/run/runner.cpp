@@ -23,6 +23,8 @@
 #include "kernels/cpu/lr_schedule.h"
 #include "core/events/event_bus.hpp"
 #include "core/run/cancellation.hpp"
+#include "core/run/explanation.hpp"
+#include "core/run/group_evaluation.hpp"
 #include "core/run/metrics_writer.hpp"
 #include "core/run/plugin_set.hpp"
 #include "core/run/progress.hpp"
@@ -53,21 +55,6 @@ uint64_t peak_rss_bytes() {
   return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
 }
 
-std::string lowercase(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// The first group one of whose keywords appears in `text` as a whole word, or -1.
-int32_t find_group(const std::string& text, const std::vector<std::pair<std::string, std::vector<std::string>>>& groups) {
-  const auto is_letter = [&](size_t k) { return std::isalpha(static_cast<unsigned char>(text[k])) != 0; };
-  for (size_t g = 0; g < groups.size(); ++g)
-    for (const auto& word : groups[g].second)
-      for (size_t at = text.find(word); at != std::string::npos; at = text.find(word, at + 1))
-        if ((at == 0 || !is_letter(at - 1)) && (at + word.size() >= text.size() || !is_letter(at + word.size())))
-          return static_cast<int32_t>(g);
-  return -1;
-}
 
 // The state of one run, shared by the phases below.
 template <class T>
@@ -389,101 +376,14 @@ double Run<T>::evaluate(int64_t max_batches, double* bits_per_byte) {
 
 template <class T>
 void Run<T>::evaluate_groups() {
-  if (plugins_->of_tier(STRATA_TIER_FAIRNESS).empty()) return;
-  const auto& attrs = doc_["evaluation"]["attributes"];
-  std::vector<std::string> attribute_names;
-  std::vector<std::vector<std::pair<std::string, std::vector<std::string>>>> groups;  // per attribute
-  for (const auto& [attr, gs] : attrs.items()) {
-    attribute_names.push_back(attr);
-    groups.emplace_back();
-    for (const auto& [g, words] : gs.items()) {
-      std::vector<std::string> lowered;
-      for (const auto& w : words) lowered.push_back(lowercase(w.template get<std::string>()));
-      groups.back().emplace_back(g, std::move(lowered));
-    }
-  }
-  std::vector<const char*> group_names;  // per attribute, a NULL-terminated run of names
-  for (const auto& per_attr : groups) {
-    for (const auto& [g, words] : per_attr) group_names.push_back(g.c_str());
-    group_names.push_back(nullptr);
-  }
-  std::vector<const char*> attr_ptrs;
-  for (const auto& a : attribute_names) attr_ptrs.push_back(a.c_str());
-  const size_t na = attribute_names.size();
-  const auto max_docs = std::min<uint64_t>(doc_["evaluation"]["max_examples"].get<uint64_t>(), data_.val.document_count());
-  std::vector<double> scores;
-  std::vector<int32_t> ids;
-  std::vector<int32_t> targets;
-  for (uint64_t d = 0; d < max_docs; ++d) {
-    std::vector<int32_t> tokens = data_.val.document_tokens(d);
-    if (tokens.size() < 2) continue;
-    if (tokens.size() > static_cast<size_t>(seq_len_ + 1)) tokens.resize(static_cast<size_t>(seq_len_ + 1));
-    const auto n = static_cast<int64_t>(tokens.size() - 1);
-    targets.assign(tokens.begin() + 1, tokens.end());
-    // Score: mean log-likelihood per token; higher means the model finds the text more natural.
-    scores.push_back(-model_->forward(tokens.data(), targets.data(), 1, n));
-    const std::string text = lowercase(data_.tokenizer->decode(tokens));
-    for (size_t a = 0; a < na; ++a) ids.push_back(find_group(text, groups[a]));
-  }
-  strata_fairness_batch batch{};
-  batch.struct_size = STRATA_FAIRNESS_BATCH_STRUCT_SIZE;
-  batch.step = step_;
-  batch.count = static_cast<int64_t>(scores.size());
-  batch.attribute_count = static_cast<uint32_t>(na);
-  batch.attribute_names = attr_ptrs.data();
-  batch.group_names = group_names.data();
-  batch.scores = {scores.data(), scores.size(), STRATA_DTYPE_F64, STRATA_DEVICE_CPU, 0};
-  batch.groups = {ids.data(), ids.size(), STRATA_DTYPE_I32, STRATA_DEVICE_CPU, 0};
-  for (const auto& f : plugins_->of_tier(STRATA_TIER_FAIRNESS)) {
-    f->fairness_evaluate(batch);
-    f->fairness_finish(step_);
-  }
+  evaluate_fairness(*model_, data_, doc_["evaluation"], seq_len_, step_, plugins_->of_tier(STRATA_TIER_FAIRNESS));
 }
 
 template <class T>
 void Run<T>::explain() {
-  const auto& explainers = plugins_->of_tier(STRATA_TIER_EXPLAINABILITY);
-  if (explainers.empty()) return;
   const int64_t batch = std::min<int64_t>(doc_["explain"]["batch"].get<int64_t>(), micro_batch_);
   const int64_t seq = std::min<int64_t>(doc_["explain"]["seq_len"].get<int64_t>(), seq_len_);
-  uint32_t needs = 0;
-  for (const auto& e : explainers) needs |= e->explain_requirements();
-  std::vector<int32_t> tokens(static_cast<size_t>(batch * seq)), targets(tokens.size());
-  for (int64_t b = 0; b < batch; ++b) {
-    const uint64_t room = data_.val.token_count() - static_cast<uint64_t>(seq);  // > 0: evaluate() ran first
-    const uint64_t start = static_cast<uint64_t>(b * (seq + 1)) % room;
-    std::vector<int32_t> window(static_cast<size_t>(seq + 1));
-    data_.val.copy_tokens(start, static_cast<uint64_t>(seq + 1), window.data());
-    std::copy(window.begin(), window.end() - 1, tokens.begin() + b * seq);
-    std::copy(window.begin() + 1, window.end(), targets.begin() + b * seq);
-  }
-  // Capture costs L*B*H*T*T values, so it is on only for this batch; gradients are
-  // computed for the explainers and then discarded (the next step zeroes them).
-  model_->set_attention_capture(true);
-  model_->forward(tokens.data(), targets.data(), batch, seq);
-  if (needs & STRATA_EXPLAIN_NEEDS_ATTENTION_GRAD) model_->backward(1.0);
-  const auto& cfg = model_->config();
-  const auto att_count = static_cast<uint64_t>(cfg.layers * batch * cfg.heads * seq * seq);
-  std::vector<std::string> text;
-  for (int32_t id : tokens) text.push_back(data_.tokenizer->decode(std::span(&id, 1)));
-  std::vector<const char*> text_ptrs;
-  for (const auto& s : text) text_ptrs.push_back(s.c_str());
-  const uint32_t dtype = sizeof(T) == 8 ? STRATA_DTYPE_F64 : STRATA_DTYPE_F32;
-  strata_explain_input in{};
-  in.struct_size = STRATA_EXPLAIN_INPUT_STRUCT_SIZE;
-  in.step = step_;
-  in.batch = batch;
-  in.seq = seq;
-  in.layers = cfg.layers;
-  in.heads = cfg.heads;
-  in.tokens = {tokens.data(), tokens.size(), STRATA_DTYPE_I32, STRATA_DEVICE_CPU, 0};
-  in.token_text = text_ptrs.data();
-  in.attention = {const_cast<T*>(model_->attention_probs()), att_count, dtype, STRATA_DEVICE_CPU, 0};
-  if (needs & STRATA_EXPLAIN_NEEDS_ATTENTION_GRAD)
-    in.attention_grad = {const_cast<T*>(model_->attention_grads()), att_count, dtype, STRATA_DEVICE_CPU, 0};
-  for (const auto& e : explainers) e->explain(in);
-  model_->set_attention_capture(false);
-  model_->zero_grads();
+  run_explainers(*model_, data_, batch, seq, step_, plugins_->of_tier(STRATA_TIER_EXPLAINABILITY));
 }
 
 template <class T>
