@@ -9,8 +9,9 @@ packages=(
   cmake ninja-build g++ pkg-config
   # host runtime and SDK
   libboost-dev libboost-filesystem-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
-  # tests
-  libgtest-dev libgmock-dev json-schema-test-suite
+  # tests (python3-torch: the PyTorch oracle the CPU engine is checked against; also the
+  # CPU peer of the benchmarks)
+  libgtest-dev libgmock-dev json-schema-test-suite python3-torch
   # engine: BLAS, Unicode regex for the GPT-2 tokenizer, crypto for digests and signatures
   libopenblas-dev libopenblas0-openmp libpcre2-dev libsodium-dev
   # the quickstart's corpus: English prose that every machine can install
