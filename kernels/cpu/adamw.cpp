@@ -35,32 +35,37 @@ AdamWScalars<T> make_scalars(const AdamWHyper& hp, index_t step) {
           static_cast<T>(hp.eps)};
 }
 
-// torch's lerp: the two algebraically equal forms are picked by |w| < 0.5 to
+// m follows torch's lerp: of its two algebraically equal forms, torch picks by |w| < 0.5 to
 // stay accurate at both ends; reproduced so m matches torch's exp_avg.
-template <class T>
-T torch_lerp(T self, T end, T w) {
-  return std::abs(w) < T{0.5} ? self + w * (end - self)
-                              : end - (end - self) * (T{1} - w);
-}
-
-template <class T>
-void adamw_element(T& p, T g, T& m, T& v, const AdamWScalars<T>& s,
-                   bool decayed) {
-  if (decayed) p = p * s.decay;
-  m = torch_lerp(m, g, s.lerp_weight);
+template <class T, bool Decayed, bool SmallWeight>
+inline void adamw_element(T& p, T g, T& m, T& v, const AdamWScalars<T>& s) {
+  if constexpr (Decayed) p = p * s.decay;
+  // The lerp's form is chosen once per call: the weight is the same for every element.
+  const T w = s.lerp_weight;
+  m = SmallWeight ? m + w * (g - m) : g - (g - m) * (T{1} - w);
   v = v * s.beta2 + s.one_minus_b2 * g * g;
   const T denom = std::sqrt(v) / s.bc2_sqrt + s.eps;
   p = p + s.neg_step_size * m / denom;
 }
 
 // Work-shares [lo, hi) over the enclosing team (orphaned omp for). nowait:
-// the segments are disjoint, so threads need not meet between them.
+// the segments are disjoint, so threads need not meet between them. The loop has no
+// branches, so it vectorises (AdamW streams 16 bytes of state per parameter: at 124M
+// parameters a scalar loop was a large part of a step).
+template <class T, bool Decayed, bool SmallWeight>
+void adamw_loop(T* param, const T* grad, T* m, T* v, index_t lo, index_t hi, const AdamWScalars<T>& s) {
+#pragma omp for simd schedule(static) nowait
+  for (index_t i = lo; i < hi; ++i) adamw_element<T, Decayed, SmallWeight>(param[i], grad[i], m[i], v[i], s);
+}
+
 template <class T>
 void adamw_segment(T* param, const T* grad, T* m, T* v, index_t lo, index_t hi,
                    const AdamWScalars<T>& s, bool decayed) {
-#pragma omp for schedule(static) nowait
-  for (index_t i = lo; i < hi; ++i)
-    adamw_element(param[i], grad[i], m[i], v[i], s, decayed);
+  const bool small = std::abs(s.lerp_weight) < T{0.5};
+  if (decayed && small) adamw_loop<T, true, true>(param, grad, m, v, lo, hi, s);
+  else if (decayed) adamw_loop<T, true, false>(param, grad, m, v, lo, hi, s);
+  else if (small) adamw_loop<T, false, true>(param, grad, m, v, lo, hi, s);
+  else adamw_loop<T, false, false>(param, grad, m, v, lo, hi, s);
 }
 
 void check_ranges(std::span<const DecayRange> ranges, index_t n) {
