@@ -57,15 +57,16 @@ CheckpointContents read_checkpoint(const fs::path& dir) {
   for (const auto& [file, entry] : manifest.at("files").items()) {
     const fs::path path = dir / file;
     if (!fs::is_regular_file(path)) throw std::runtime_error(path.string() + ": missing (listed in the manifest)");
-    const std::string digest = util::sha256_file_hex(path);
-    if (digest != entry.at("sha256").get<std::string>())
+    // Read once: the digest and the parse work on the same bytes.
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    if (!in.eof() && in.fail()) throw std::runtime_error(path.string() + ": read error");
+    if (util::sha256_hex(bytes) != entry.at("sha256").get<std::string>())
       throw std::runtime_error(path.string() + ": SHA-256 does not match the manifest (truncated or altered)");
-    if (entry.value("raw", false)) {
-      std::ifstream in(path, std::ios::binary);
-      out.raw_files[file] = std::string((std::istreambuf_iterator<char>(in)), {});
-    } else {
-      out.files[file] = read_safetensors(path);
-    }
+    if (entry.value("raw", false))
+      out.raw_files[file] = std::move(bytes);
+    else
+      out.files[file] = parse_safetensors(bytes, path.string());
   }
   return out;
 }

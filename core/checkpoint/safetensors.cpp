@@ -52,8 +52,12 @@ TensorMap read_safetensors(const std::filesystem::path& path, std::map<std::stri
   if (!in) throw std::runtime_error(path.string() + ": cannot open");
   std::stringstream ss;
   ss << in.rdbuf();
-  const std::string file = ss.str();
-  auto fail = [&](const std::string& what) { throw std::runtime_error(path.string() + ": " + what); };
+  return parse_safetensors(ss.str(), path.string(), metadata);
+}
+
+TensorMap parse_safetensors(const std::string& file, const std::string& name,
+                            std::map<std::string, std::string>* metadata) {
+  auto fail = [&](const std::string& what) { throw std::runtime_error(name + ": " + what); };
   if (file.size() < 8) fail("truncated: shorter than the 8-byte header length");
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(file[i])) << (8 * i);
@@ -69,8 +73,8 @@ TensorMap read_safetensors(const std::filesystem::path& path, std::map<std::stri
   const uint64_t data_size = file.size() - data_start;
   TensorMap out;
   uint64_t covered = 0;
-  for (const auto& [name, entry] : header.items()) {
-    if (name == "__metadata__") {
+  for (const auto& [tensor_name, entry] : header.items()) {
+    if (tensor_name == "__metadata__") {
       if (metadata) *metadata = entry.get<std::map<std::string, std::string>>();
       continue;
     }
@@ -80,15 +84,15 @@ TensorMap read_safetensors(const std::filesystem::path& path, std::map<std::stri
       t.shape = entry.at("shape").get<std::vector<int64_t>>();
       const auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size)
-        fail("tensor " + name + ": data offsets outside the file (truncated?)");
-      if (dtype_bytes(t.dtype) == 0) fail("tensor " + name + ": unknown dtype " + t.dtype);
+        fail("tensor " + tensor_name + ": data offsets outside the file (truncated?)");
+      if (dtype_bytes(t.dtype) == 0) fail("tensor " + tensor_name + ": unknown dtype " + t.dtype);
       if (static_cast<uint64_t>(element_count(t.shape) * dtype_bytes(t.dtype)) != offsets[1] - offsets[0])
-        fail("tensor " + name + ": shape does not match its byte range");
+        fail("tensor " + tensor_name + ": shape does not match its byte range");
       t.bytes = file.substr(data_start + offsets[0], offsets[1] - offsets[0]);
       covered += offsets[1] - offsets[0];
-      out.emplace(name, std::move(t));
+      out.emplace(tensor_name, std::move(t));
     } catch (const nlohmann::json::exception& e) {
-      fail("tensor " + name + ": malformed entry: " + e.what());
+      fail("tensor " + tensor_name + ": malformed entry: " + e.what());
     }
   }
   if (covered != data_size) fail("data section has " + std::to_string(data_size) + " bytes, tensors cover " + std::to_string(covered));

@@ -23,5 +23,8 @@ using TensorMap = std::map<std::string, Tensor>;  // sorted: the file layout is 
 std::string encode_safetensors(const TensorMap& tensors, const std::map<std::string, std::string>& metadata = {});
 // Throws std::runtime_error "<path>: <what is wrong>".
 TensorMap read_safetensors(const std::filesystem::path& path, std::map<std::string, std::string>* metadata = nullptr);
+// The same, for a file already in memory; `name` appears in the messages.
+TensorMap parse_safetensors(const std::string& file, const std::string& name,
+                            std::map<std::string, std::string>* metadata = nullptr);
 
 }  // namespace strata::checkpoint
