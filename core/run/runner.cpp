@@ -9,7 +9,6 @@
 #include <map>
 #include <cstring>
 #include <ctime>
-#include <sys/resource.h>
 
 #include "core/checkpoint/checkpoint_dir.hpp"
 #include "core/comm/self_comm.hpp"
@@ -32,6 +31,7 @@
 #include "core/util/canonical_json.hpp"
 #include "core/util/sha256.hpp"
 #include "strata/version.hpp"
+#include "core/util/peak_rss.hpp"
 
 namespace strata::run {
 namespace {
@@ -47,12 +47,6 @@ std::string utc_stamp() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
   return buf;
-}
-
-uint64_t peak_rss_bytes() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
 }
 
 
@@ -466,7 +460,7 @@ void Run<T>::write_summary(const std::string& status) {
                   {"val_bits_per_byte", sig9(val_bpb_)},
                   {"tokens_per_s", sig9(tokens_per_s_)},
                   {"train_seconds", sig9(train_seconds_)},
-                  {"peak_rss_bytes", peak_rss_bytes()},
+                  {"peak_rss_bytes", util::peak_rss_bytes()},
                   {"parameters", model_ ? model_->parameter_count() : 0},
                   {"config_sha256", config_.digest},
                   {"data", data_.provenance},

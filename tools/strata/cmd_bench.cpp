@@ -1,8 +1,6 @@
 // strata bench train --shape a|b|c [--json] [--steps N] [--warmup N]
 // Times whole training steps (forward, backward, AdamW) of the GPT shapes that
 // ../shared/bench/run_pytorch_baseline.sh runs in PyTorch, on random tokens.
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +12,7 @@
 #include "core/engine/gpt/gpt_model.hpp"
 #include "core/engine/gpt/optimizer.hpp"
 #include "tools/strata/commands.hpp"
+#include "core/util/peak_rss.hpp"
 
 namespace strata::cli {
 namespace {
@@ -28,12 +27,6 @@ Shape shape_named(const std::string& name) {
   if (name == "a") return {{256, 128, 4, 4, 128}, 16, 128, 30, 5};
   if (name == "b") return {{8192, 256, 6, 8, 384}, 8, 256, 12, 3};
   return {{50257, 1024, 12, 12, 768}, 1, 256, 6, 2};  // c: GPT-2 124M at sequence 256
-}
-
-uint64_t peak_rss_bytes() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
 }
 
 }  // namespace
@@ -94,14 +87,14 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_cod
       const double flops_per_token = 6.0 * n + 12.0 * static_cast<double>(c.layers * s.seq * c.width);
       const double gflops = tokens_per_s * flops_per_token / 1e9;
       nlohmann::json out = {{"shape", args->shape}, {"tokens_per_s", tokens_per_s}, {"step_s", step_s},
-                            {"peak_rss_bytes", peak_rss_bytes()}, {"gflops", gflops}, {"parameters", model.parameter_count()},
+                            {"peak_rss_bytes", util::peak_rss_bytes()}, {"gflops", gflops}, {"parameters", model.parameter_count()},
                             {"batch", s.batch}, {"seq", s.seq}, {"steps_timed", s.steps}, {"warmup", s.warmup},
                             {"final_loss", loss}};
       if (args->json) {
         std::cout << out.dump() << "\n";
       } else {
         std::printf("shape %s: %.0f tokens/s, step %.4f s, %.1f GFLOP/s, peak RSS %.0f MB (%lld parameters)\n",
-                    args->shape.c_str(), tokens_per_s, step_s, gflops, static_cast<double>(peak_rss_bytes()) / 1e6,
+                    args->shape.c_str(), tokens_per_s, step_s, gflops, static_cast<double>(util::peak_rss_bytes()) / 1e6,
                     static_cast<long long>(model.parameter_count()));
       }
       exit_code = 0;
