@@ -5,9 +5,10 @@
 namespace strata::run {
 
 PluginSet::PluginSet(const config::ResolvedConfig& config, const plugin::PluginRegistry& registry,
-                     plugin::HostEnvironment& env) {
+                     plugin::HostEnvironment& env, int32_t only_tier) {
   attach_child_factory(env, registry);
   for (const auto& s : config.selections) {
+    if (only_tier >= 0 && s.info->tier != only_tier) continue;
     auto instance = std::make_unique<plugin::PluginInstance>(*s.info, s.options, env);
     env.logger->debug("created {} plugin '{}' ({})", s.tier, s.plugin, s.pointer);
     switch (s.info->tier) {

@@ -14,7 +14,10 @@ namespace strata::run {
 class PluginSet {
  public:
   // Throws plugin::PluginError naming the plugin whose create failed.
-  PluginSet(const config::ResolvedConfig& config, const plugin::PluginRegistry& registry, plugin::HostEnvironment& env);
+  // only_tier >= 0 creates the plugins of that tier alone (`strata release` needs only the
+  // compliance plugins of a finished run).
+  PluginSet(const config::ResolvedConfig& config, const plugin::PluginRegistry& registry, plugin::HostEnvironment& env,
+            int32_t only_tier = -1);
   ~PluginSet();
 
   const plugin::PluginInstance& parallelism() const { return *single_.at(0); }

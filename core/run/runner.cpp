@@ -1,6 +1,7 @@
 #include "core/run/runner.hpp"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cctype>
@@ -11,6 +12,7 @@
 #include <ctime>
 
 #include "core/checkpoint/checkpoint_dir.hpp"
+#include "core/data/prepare.hpp"
 #include "core/comm/self_comm.hpp"
 #include "core/config/pipeline_config.hpp"
 #include "core/engine/gpt/gpt_model.hpp"
@@ -30,6 +32,7 @@
 #include "core/util/atomic_file.hpp"
 #include "core/util/canonical_json.hpp"
 #include "core/util/sha256.hpp"
+#include "strata/git_commit.hpp"
 #include "strata/version.hpp"
 #include "core/util/peak_rss.hpp"
 
@@ -39,6 +42,11 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
+
+std::string host_name() {
+  char buf[256] = {};
+  return ::gethostname(buf, sizeof buf - 1) == 0 ? std::string(buf) : std::string("unknown");
+}
 
 std::string utc_stamp() {
   const std::time_t now = std::time(nullptr);
@@ -64,6 +72,7 @@ class Run {
     env_.cancelled = &cancelled;
     env_.metric_sink = [this](const std::string& name, double value, int64_t step) {
       metrics_.write({{"step", step}, {"metric", name}, {"value", sig9(value)}});
+      remember_plugin_metric(name, value);
     };
     env_.event_sink = [this](const std::string& plugin, const std::string& name, const std::string& payload) {
       bus_.publish(STRATA_EVENT_PLUGIN_CUSTOM, step_, {{"plugin", plugin}, {"name", name}, {"payload", json::parse(payload)}});
@@ -94,6 +103,8 @@ class Run {
   int finish_gates();
   void write_summary(const std::string& status);
   std::map<std::string, plugin::PluginState> plugin_states() const;
+  void remember_plugin_metric(const std::string& qualified_name, double value);
+  json gate_metrics() const;
 
   const config::ResolvedConfig& config_;
   const json& doc_;
@@ -123,13 +134,58 @@ class Run {
   double train_seconds_ = 0;
   std::string last_checkpoint_;
   std::string last_checkpoint_digest_;
+  // Latest value of every metric, for the gates' payloads (policies compare them): plugin
+  // metrics nested under their tier, e.g. {"fairness": {"max_auc_gap": 0.04}}.
+  json plugin_metrics_ = json::object();
 };
+
+// "group-stats.gender.female.count" from a fairness plugin becomes
+// plugin_metrics_["fairness"]["gender"]["female"]["count"] (and the same under the plugin's
+// own name), so a policy can say `metrics.fairness.max_auc_gap` whichever plugin computed it.
+template <class T>
+void Run<T>::remember_plugin_metric(const std::string& qualified_name, double value) {
+  const auto dot = qualified_name.find('.');
+  if (dot == std::string::npos || !plugins_) return;
+  const std::string plugin_name = qualified_name.substr(0, dot);
+  const std::string name = qualified_name.substr(dot + 1);
+  for (const auto* p : plugins_->all()) {
+    if (p->name() != plugin_name) continue;
+    for (const std::string& root : {std::string(plugin::tier_name(p->tier())), "plugins." + plugin_name}) {
+      json::json_pointer ptr;
+      size_t start = 0;
+      const std::string path = root + "." + name;
+      while (true) {
+        const auto next = path.find('.', start);
+        ptr /= path.substr(start, next - start);
+        if (next == std::string::npos) break;
+        start = next + 1;
+      }
+      try {
+        plugin_metrics_[ptr] = sig9(value);
+      } catch (const json::exception&) {
+        logger_->debug("metric {} clashes with another metric's name; not offered to the gates", qualified_name);
+      }
+    }
+    return;
+  }
+}
+
+template <class T>
+json Run<T>::gate_metrics() const {
+  json m = plugin_metrics_;
+  m["steps"] = steps_done_;
+  m["final_loss"] = sig9(last_loss_);
+  m["val_loss"] = sig9(val_loss_);
+  m["val_bits_per_byte"] = sig9(val_bpb_);
+  return m;
+}
 
 template <class T>
 void Run<T>::announce() {
   bus_.publish(STRATA_EVENT_RUN_START, -1,
                {{"run_id", run_id_}, {"name", doc_["name"]}, {"strata_version", STRATA_VERSION_STRING},
-                {"config_source", config_.source}, {"run_dir", dir_.string()}});
+                {"code_version", STRATA_GIT_COMMIT}, {"config_source", config_.source}, {"run_dir", dir_.string()},
+                {"host", host_name()}});
   bus_.publish(STRATA_EVENT_CONFIG_RESOLVED, -1, {{"config_sha256", config_.digest}, {"config", doc_}});
   for (const auto* p : plugins_->all()) {
     const auto& info = p->info();
@@ -144,13 +200,41 @@ template <class T>
 bool Run<T>::open_dataset() {
   const auto& data = doc_["data"];
   json sources = json::array();
-  if (data.contains("prepared")) {
-    sources.push_back({{"prepared", data["prepared"]}});
-  } else {
-    for (const auto& p : data["text"]) {
-      std::error_code ec;
-      sources.push_back({{"path", p}, {"exists", fs::exists(p.get<std::string>(), ec)}});
+  // Each source with its digest, so a policy can hold datasets to an allow-list. Hashing
+  // is not training on the data: nothing reaches the model before the gate allows it.
+  // A folder's digest is that of its `sha256sum`-style manifest ("<hex>  <relative path>\n"
+  // per text file, in the order the data is prepared), so it can be checked with
+  // `find ... | sort | xargs sha256sum` and changes whenever any file does.
+  const auto describe = [](const std::string& path) {
+    std::error_code ec;
+    json d = {{"path", path}, {"exists", fs::exists(path, ec)}};
+    if (fs::is_regular_file(path, ec)) {
+      d["bytes"] = fs::file_size(path, ec);
+      d["sha256"] = util::sha256_file_hex(path);
+    } else if (fs::is_directory(path, ec)) {
+      std::string manifest;
+      uint64_t bytes = 0, files = 0;
+      for (const auto& f : data::collect_text_files({path})) {
+        manifest += util::sha256_file_hex(f) + "  " + fs::relative(f, path).string() + "\n";
+        bytes += fs::file_size(f, ec);
+        ++files;
+      }
+      d["bytes"] = bytes;
+      d["files"] = files;
+      d["sha256"] = util::sha256_hex(manifest);
+      d["digest_of"] = "sha256sum manifest of the folder's text files";
     }
+    return d;
+  };
+  if (data.contains("prepared")) {
+    const std::string prefix = data["prepared"];
+    for (const char* split : {".train.tok", ".val.tok"}) {
+      json d = describe(prefix + split);
+      d["prepared"] = prefix;
+      sources.push_back(d);
+    }
+  } else {
+    for (const auto& p : data["text"]) sources.push_back(describe(p.get<std::string>()));
   }
   // Asked before a single byte of data is read.
   const auto outcome = bus_.gate(STRATA_EVENT_DATASET_OPENED, -1,
@@ -423,7 +507,8 @@ int Run<T>::finish_gates() {
   int code = 0;
   if (doc_["checkpoint"]["publish"].get<bool>() && !last_checkpoint_.empty()) {
     const auto outcome = bus_.gate(STRATA_EVENT_CHECKPOINT_PUBLISH_REQUESTED, steps_done_,
-                                   {{"path", last_checkpoint_}, {"manifest_sha256", last_checkpoint_digest_}});
+                                   {{"path", last_checkpoint_}, {"manifest_sha256", last_checkpoint_digest_},
+                                    {"metrics", gate_metrics()}});
     if (outcome.allowed) {
       util::write_file_atomically(dir_ / "published.json",
                                   json({{"checkpoint", last_checkpoint_}, {"manifest_sha256", last_checkpoint_digest_}})
@@ -436,7 +521,8 @@ int Run<T>::finish_gates() {
   if (doc_["release"]["request"].get<bool>()) {
     const auto outcome = bus_.gate(STRATA_EVENT_RELEASE_REQUESTED, steps_done_,
                                    {{"checkpoint", last_checkpoint_}, {"manifest_sha256", last_checkpoint_digest_},
-                                    {"val_loss", sig9(val_loss_)}, {"val_bits_per_byte", sig9(val_bpb_)}});
+                                    {"val_loss", sig9(val_loss_)}, {"val_bits_per_byte", sig9(val_bpb_)},
+                                    {"metrics", gate_metrics()}});
     if (outcome.allowed) {
       util::write_file_atomically(dir_ / "release.json",
                                   json({{"checkpoint", last_checkpoint_}, {"manifest_sha256", last_checkpoint_digest_}})
@@ -464,7 +550,9 @@ void Run<T>::write_summary(const std::string& status) {
                   {"parameters", model_ ? model_->parameter_count() : 0},
                   {"config_sha256", config_.digest},
                   {"data", data_.provenance},
-                  {"checkpoint", last_checkpoint_}};
+                  {"checkpoint", last_checkpoint_},
+                  {"checkpoint_sha256", last_checkpoint_digest_},
+                  {"metrics", gate_metrics()}};
   util::write_file_atomically(dir_ / "summary.json", summary.dump(2) + "\n");
 }
 
@@ -516,9 +604,13 @@ int Run<T>::execute_phases() {
   const int gate_code = cancelled ? 0 : finish_gates();
   const std::string status = cancelled ? "cancelled" : gate_code != 0 ? "denied" : "completed";
   write_summary(status);
+  // The lineage the audit trail keeps: what was trained on (digests), what came out, how well.
   bus_.publish(STRATA_EVENT_RUN_END, steps_done_,
                {{"status", status}, {"steps", steps_done_}, {"final_loss", sig9(last_loss_)},
-                {"val_bits_per_byte", sig9(val_bpb_)}});
+                {"val_bits_per_byte", sig9(val_bpb_)}, {"data", data_.provenance},
+                {"checkpoint", {{"path", last_checkpoint_}, {"manifest_sha256", last_checkpoint_digest_}}},
+                {"metrics", gate_metrics()}, {"parameters", model_ ? model_->parameter_count() : 0},
+                {"tokens_per_s", sig9(tokens_per_s_)}, {"train_seconds", sig9(train_seconds_)}});
   bus_.flush();
   return gate_code;
 }
