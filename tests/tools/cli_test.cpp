@@ -314,5 +314,109 @@ TEST(Cli, SigtermEndsTheRunCleanlyWithACheckpoint) {
   EXPECT_EQ(events.back()["payload"]["status"], "cancelled");
 }
 
+// The governance tier end to end, as a user drives it: keys, a policy that wants two
+// approvers, a refused release, approvals, a granted release, then verification of the
+// trail against the pinned key and the witness, and a tampered byte caught.
+TEST(Cli, AuditTrailPolicyApprovalsReleaseAndVerify) {
+  test::TempDir dir;
+  const fs::path d = dir.path();
+  for (const char* who : {"trail", "alice", "bob"}) {
+    const auto k = run(std::string("keys generate --name ") + who + " --out " + (d / who).string());
+    ASSERT_EQ(k.code, 0) << k.output;
+  }
+  EXPECT_EQ(run("keys generate --name alice --out " + (d / "alice").string()).code, 1) << "never overwrites a key";
+  {
+    std::ofstream ring(d / "approvers.keyring");
+    ring << "# release approvers\n" << std::ifstream(d / "alice.pub").rdbuf() << std::ifstream(d / "bob.pub").rdbuf();
+  }
+  // The shipped quickstart policy, with a quality bar a 20-step run can pass.
+  json doc = read_json(test::source_dir() / "configs" / "policies" / "quickstart-release.json");
+  doc["rules"][1]["when"][0]["value"] = 100.0;
+  const std::string policy = (d / "policy.json").string();
+  std::ofstream(policy) << doc.dump(2);
+  const fs::path out = d / "run";
+  const std::string audit = "'/tiers/compliance=[{\"plugin\":\"audit\",\"options\":{\"signing_key\":\"" +
+                            (d / "trail.key").string() + "\",\"witness\":\"" + (d / "witness").string() +
+                            "\",\"policy\":\"" + policy + "\",\"approvers\":\"" + (d / "approvers.keyring").string() +
+                            "\"}}]'";
+  const auto r = run(short_run(out) + " --set /release/request=true --set " + audit);
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_TRUE(has(r.output, "release refused: audit: policy")) << r.output;
+  EXPECT_FALSE(fs::exists(out / "release.json"));
+
+  ASSERT_EQ(run("approve " + out.string() + " --key " + (d / "alice.key").string()).code, 0);
+  EXPECT_EQ(run("release " + out.string()).code, 3) << "one approver is not two";
+  ASSERT_EQ(run("approve " + out.string() + " --key " + (d / "bob.key").string()).code, 0);
+  const auto released = run("release " + out.string());
+  EXPECT_EQ(released.code, 0) << released.output;
+  EXPECT_TRUE(fs::exists(out / "release.json"));
+
+  const std::string verify = "audit verify " + out.string() + " --keyring " + (d / "trail.pub").string() +
+                             " --witness " + (d / "witness").string();
+  const auto ok = run(verify);
+  EXPECT_EQ(ok.code, 0) << ok.output;
+  EXPECT_TRUE(has(ok.output, "OK: ")) << ok.output;
+
+  const auto shown = run("audit show " + out.string() + " --json");
+  ASSERT_EQ(shown.code, 0) << shown.output;
+  const json records = json::parse(shown.output.substr(shown.output.find('[')));
+  int decisions = 0, allowed = 0;
+  for (const auto& rec : records) {
+    EXPECT_TRUE(rec.contains("leaf_base64"));
+    if (rec["record"].value("kind", "") == "decision" && rec["record"]["gate"] == "release_requested") {
+      ++decisions;
+      allowed += rec["record"]["result"] == "allow";
+      EXPECT_EQ(rec["record"]["policy_sha256"].get<std::string>().size(), 64u);
+    }
+  }
+  EXPECT_EQ(decisions, 3) << "at the end of the run, then two `strata release`";
+  EXPECT_EQ(allowed, 1);
+
+  const auto proof = run("audit prove " + out.string() + " --index 3 --from 2");
+  ASSERT_EQ(proof.code, 0) << proof.output;
+  const json p = json::parse(proof.output.substr(proof.output.find('{')));
+  EXPECT_EQ(p["index"], 3);
+  EXPECT_FALSE(p["inclusion_path"].empty());
+  EXPECT_TRUE(p.contains("consistency"));
+
+  ASSERT_EQ(run("audit card " + out.string()).code, 0);
+  std::ifstream card(out / "MODEL_CARD.md");
+  const std::string card_text((std::istreambuf_iterator<char>(card)), {});
+  EXPECT_TRUE(has(card_text, "## Quantitative Analyses")) << card_text;
+  EXPECT_TRUE(has(card_text, "**verified**")) << card_text;
+  const auto prov = run("audit lineage " + out.string() + " --format prov --out " + (d / "prov.json").string());
+  ASSERT_EQ(prov.code, 0) << prov.output;
+  EXPECT_TRUE(read_json(d / "prov.json").contains("wasGeneratedBy"));
+
+  // One flipped byte in the middle of the log.
+  fs::path segment;
+  for (const auto& e : fs::directory_iterator(out / "audit" / "segments")) segment = e.path();
+  std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(fs::file_size(segment) / 2));
+  char c = 0;
+  f.get(c);
+  f.seekp(static_cast<std::streamoff>(fs::file_size(segment) / 2));
+  f.put(static_cast<char>(c ^ 0x20));
+  f.close();
+  const auto bad = run(verify);
+  EXPECT_EQ(bad.code, 1) << bad.output;
+  EXPECT_TRUE(has(bad.output, "FAIL ")) << bad.output;
+  EXPECT_TRUE(has(bad.output, "segment-000000.log")) << bad.output;
+}
+
+TEST(Cli, ADatasetOffTheAllowListStopsTheRunBeforeReadingIt) {
+  test::TempDir dir;
+  const fs::path out = dir.path() / "run";
+  const std::string policy = (test::source_dir() / "configs" / "policies" / "datasets-allow-list.json").string();
+  const auto r = run(short_run(out) + " --set '/tiers/compliance=[{\"plugin\":\"audit\",\"options\":{\"policy\":\"" +
+                     policy + "\"}}]'");
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_TRUE(has(r.output, "dataset_opened was denied")) << r.output;
+  EXPECT_FALSE(fs::exists(out / "checkpoints"));
+  const auto v = run("audit verify " + out.string());
+  EXPECT_EQ(v.code, 0) << v.output;
+  EXPECT_TRUE(has(v.output, "no pinned keyring")) << "a generated key is not a pinned one: " << v.output;
+}
+
 }  // namespace
 }  // namespace strata

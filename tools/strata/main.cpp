@@ -24,6 +24,10 @@ int main(int argc, char** argv) {
   strata::cli::add_data_command(app, global, exit_code);
   strata::cli::add_tokenizer_command(app, global, exit_code);
   strata::cli::add_bench_command(app, global, exit_code);
+  strata::cli::add_release_command(app, global, exit_code);
+  strata::cli::add_approve_command(app, global, exit_code);
+  strata::cli::add_audit_command(app, global, exit_code);
+  strata::cli::add_keys_command(app, global, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
