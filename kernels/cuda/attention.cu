@@ -1,0 +1,270 @@
+#include "kernels/cuda/attention.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "kernels/cuda/common.cuh"
+
+namespace strata::kernels::cuda {
+using namespace detail;
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kRowsPerBlock = kThreads / 32;  // softmax kernels: one warp per row
+
+// Scratch carve-up; every region starts on a 256-byte boundary.
+struct Scratch {
+  bf *q, *k, *v;     // [B,NH,S,HS] each
+  bf* y;             // [B,NH,S,HS]: the forward's P·V, the backward's dout permuted
+  bf *dq, *dk, *dv;  // [B,NH,S,HS] each
+  float* scores;     // [B,NH,S,S]: QK^T (forward), dP (backward)
+  bf* dscores;       // [B,NH,S,S]: d(QK^T) (backward)
+  std::size_t bytes;
+};
+
+std::size_t align256(std::size_t n) { return (n + 255) / 256 * 256; }
+
+Scratch carve(const AttentionShape& sh, void* base) {
+  const std::size_t nc = static_cast<std::size_t>(sh.B * sh.S * sh.C);
+  const std::size_t ss = static_cast<std::size_t>(sh.B * sh.NH * sh.S * sh.S);
+  char* p = static_cast<char*>(base);
+  std::size_t at = 0;
+  auto take = [&](std::size_t bytes) {
+    char* r = p == nullptr ? nullptr : p + at;
+    at += align256(bytes);
+    return r;
+  };
+  Scratch s{};
+  s.q = reinterpret_cast<bf*>(take(nc * 2));
+  s.k = reinterpret_cast<bf*>(take(nc * 2));
+  s.v = reinterpret_cast<bf*>(take(nc * 2));
+  s.y = reinterpret_cast<bf*>(take(nc * 2));
+  s.dq = reinterpret_cast<bf*>(take(nc * 2));
+  s.dk = reinterpret_cast<bf*>(take(nc * 2));
+  s.dv = reinterpret_cast<bf*>(take(nc * 2));
+  s.scores = reinterpret_cast<float*>(take(ss * 4));
+  s.dscores = reinterpret_cast<bf*>(take(ss * 2));
+  s.bytes = at;
+  return s;
+}
+
+void check_shape(const AttentionShape& sh) {
+  if (sh.B < 1 || sh.S < 1 || sh.C < 1 || sh.NH < 1 || sh.C % sh.NH != 0)
+    throw std::invalid_argument("attention: bad shape (B, S, C, NH must be positive and C divisible by NH)");
+}
+
+// One thread per element of [B,NH,S,HS]; `i` decomposed into (b, h, s, d) and the matching
+// offset in the [B,S,3C] (or [B,S,C]) tensor.
+struct Index {
+  index_t packed;  // offset in the head-major [B,NH,S,HS] tensor
+  index_t b, h, s, d;
+};
+__device__ __forceinline__ Index decompose(index_t i, index_t NH, index_t S, index_t HS) {
+  Index x;
+  x.packed = i;
+  x.d = i % HS;
+  x.s = (i / HS) % S;
+  x.h = (i / (HS * S)) % NH;
+  x.b = i / (HS * S * NH);
+  return x;
+}
+
+__global__ void permute_qkv_kernel(bf* q, bf* k, bf* v, const bf* qkv, index_t B, index_t S, index_t NH,
+                                   index_t HS) {
+  const index_t i = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= B * NH * S * HS) return;
+  const Index x = decompose(i, NH, S, HS);
+  const index_t C = NH * HS;
+  const index_t src = (x.b * S + x.s) * 3 * C + x.h * HS + x.d;
+  q[i] = qkv[src];
+  k[i] = qkv[src + C];
+  v[i] = qkv[src + 2 * C];
+}
+
+// [B,NH,S,HS] -> [B,S,C]
+__global__ void unpermute_kernel(bf* out, const bf* y, index_t B, index_t S, index_t NH, index_t HS) {
+  const index_t i = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= B * NH * S * HS) return;
+  const Index x = decompose(i, NH, S, HS);
+  out[(x.b * S + x.s) * NH * HS + x.h * HS + x.d] = y[i];
+}
+
+// [B,S,C] -> [B,NH,S,HS]
+__global__ void permute_kernel(bf* y, const bf* in, index_t B, index_t S, index_t NH, index_t HS) {
+  const index_t i = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= B * NH * S * HS) return;
+  const Index x = decompose(i, NH, S, HS);
+  y[i] = in[(x.b * S + x.s) * NH * HS + x.h * HS + x.d];
+}
+
+// three [B,NH,S,HS] -> [B,S,3C]
+__global__ void unpermute_qkv_kernel(bf* dqkv, const bf* dq, const bf* dk, const bf* dv, index_t B, index_t S,
+                                     index_t NH, index_t HS) {
+  const index_t i = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= B * NH * S * HS) return;
+  const Index x = decompose(i, NH, S, HS);
+  const index_t C = NH * HS;
+  const index_t dst = (x.b * S + x.s) * 3 * C + x.h * HS + x.d;
+  dqkv[dst] = dq[i];
+  dqkv[dst + C] = dk[i];
+  dqkv[dst + 2 * C] = dv[i];
+}
+
+// Row r of [B*NH*S, S] is query i = r % S: p_j = softmax_j(scale * scores_j) over j <= i,
+// 0 for j > i. Max-subtracted, fp32.
+__global__ void softmax_forward_kernel(bf* probs, const float* scores, index_t rows, index_t S, float scale) {
+  const index_t r = static_cast<index_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (r >= rows) return;
+  const index_t i = r % S;
+  const float* x = scores + r * S;
+  float m = -INFINITY;
+  for (index_t j = lane; j <= i; j += 32) m = fmaxf(m, scale * x[j]);
+  m = warp_max(m);
+  float sum = 0.0f;
+  for (index_t j = lane; j <= i; j += 32) sum += expf(scale * x[j] - m);
+  const float inv = 1.0f / warp_sum(sum);
+  bf* p = probs + r * S;
+  for (index_t j = lane; j < S; j += 32) st(p + j, j <= i ? expf(scale * x[j] - m) * inv : 0.0f);
+}
+
+// d(QK^T)_j = scale * p_j * (dP_j - sum_k p_k dP_k) for j <= i, 0 above the diagonal.
+__global__ void softmax_backward_kernel(bf* dscores, const bf* probs, const float* dp, index_t rows, index_t S,
+                                        float scale) {
+  const index_t r = static_cast<index_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (r >= rows) return;
+  const index_t i = r % S;
+  const bf* p = probs + r * S;
+  const float* g = dp + r * S;
+  float dot = 0.0f;
+  for (index_t j = lane; j <= i; j += 32) dot += ld(p + j) * g[j];
+  dot = warp_sum(dot);
+  bf* out = dscores + r * S;
+  for (index_t j = lane; j < S; j += 32) st(out + j, j <= i ? scale * ld(p + j) * (g[j] - dot) : 0.0f);
+}
+
+void launch_rows(const char* what, index_t rows) {
+  if (rows / kRowsPerBlock + 1 > INT_MAX) throw std::invalid_argument(std::string(what) + ": too many rows");
+}
+
+}  // namespace
+
+std::size_t attention_scratch_bytes(const AttentionShape& shape) {
+  check_shape(shape);
+  return carve(shape, nullptr).bytes;
+}
+
+void attention_forward(const Blas& blas, bf16* out, bf16* probs, const bf16* qkv, const AttentionShape& sh,
+                       void* scratch) {
+  check_shape(sh);
+  const index_t B = sh.B, S = sh.S, NH = sh.NH, HS = sh.head_size(), BH = B * NH, n = B * S * sh.C;
+  const Scratch s = carve(sh, scratch);
+  cudaStream_t stream = blas.stream();
+  permute_qkv_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(s.q, s.k, s.v, dev(qkv), B, S, NH, HS);
+  STRATA_CUDA_CHECK_LAUNCH("permute_qkv_kernel");
+  {  // scores[bh] = Q · K^T  (fp32 out; the scale is applied in the softmax)
+    GemmArgs g;
+    g.trans_b = true;
+    g.M = S;
+    g.N = S;
+    g.K = HS;
+    g.A = reinterpret_cast<const bf16*>(s.q);
+    g.lda = HS;
+    g.stride_a = S * HS;
+    g.B = reinterpret_cast<const bf16*>(s.k);
+    g.ldb = HS;
+    g.stride_b = S * HS;
+    g.C = s.scores;
+    g.c_type = OutType::F32;
+    g.ldc = S;
+    g.stride_c = S * S;
+    g.batch = BH;
+    gemm(blas, g);
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+  launch_rows("attention softmax", BH * S);
+  softmax_forward_kernel<<<blocks_for(BH * S, kRowsPerBlock), kThreads, 0, stream>>>(dev(probs), s.scores, BH * S, S,
+                                                                                 scale);
+  STRATA_CUDA_CHECK_LAUNCH("softmax_forward_kernel");
+  {  // y[bh] = P · V
+    GemmArgs g;
+    g.M = S;
+    g.N = HS;
+    g.K = S;
+    g.A = probs;
+    g.lda = S;
+    g.stride_a = S * S;
+    g.B = reinterpret_cast<const bf16*>(s.v);
+    g.ldb = HS;
+    g.stride_b = S * HS;
+    g.C = s.y;
+    g.ldc = HS;
+    g.stride_c = S * HS;
+    g.batch = BH;
+    gemm(blas, g);
+  }
+  unpermute_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dev(out), s.y, B, S, NH, HS);
+  STRATA_CUDA_CHECK_LAUNCH("unpermute_kernel");
+}
+
+void attention_backward(const Blas& blas, bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* probs,
+                        const AttentionShape& sh, void* scratch) {
+  check_shape(sh);
+  const index_t B = sh.B, S = sh.S, NH = sh.NH, HS = sh.head_size(), BH = B * NH, n = B * S * sh.C;
+  const Scratch s = carve(sh, scratch);
+  cudaStream_t stream = blas.stream();
+  permute_qkv_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(s.q, s.k, s.v, dev(qkv), B, S, NH, HS);
+  STRATA_CUDA_CHECK_LAUNCH("permute_qkv_kernel");
+  permute_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(s.y, dev(dout), B, S, NH, HS);
+  STRATA_CUDA_CHECK_LAUNCH("permute_kernel");
+  auto batched = [&](GemmArgs g) {
+    g.batch = BH;
+    gemm(blas, g);
+  };
+  const auto c = [](const bf* p) { return reinterpret_cast<const bf16*>(p); };
+  {  // dP[bh] = dY · V^T  (fp32)
+    GemmArgs g;
+    g.trans_b = true;
+    g.M = S, g.N = S, g.K = HS;
+    g.A = c(s.y), g.lda = HS, g.stride_a = S * HS;
+    g.B = c(s.v), g.ldb = HS, g.stride_b = S * HS;
+    g.C = s.scores, g.c_type = OutType::F32, g.ldc = S, g.stride_c = S * S;
+    batched(g);
+  }
+  {  // dV[bh] = P^T · dY
+    GemmArgs g;
+    g.trans_a = true;
+    g.M = S, g.N = HS, g.K = S;
+    g.A = probs, g.lda = S, g.stride_a = S * S;
+    g.B = c(s.y), g.ldb = HS, g.stride_b = S * HS;
+    g.C = s.dv, g.ldc = HS, g.stride_c = S * HS;
+    batched(g);
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+  launch_rows("attention softmax backward", BH * S);
+  softmax_backward_kernel<<<blocks_for(BH * S, kRowsPerBlock), kThreads, 0, stream>>>(s.dscores, dev(probs), s.scores,
+                                                                                  BH * S, S, scale);
+  STRATA_CUDA_CHECK_LAUNCH("softmax_backward_kernel");
+  {  // dQ[bh] = dS · K
+    GemmArgs g;
+    g.M = S, g.N = HS, g.K = S;
+    g.A = c(s.dscores), g.lda = S, g.stride_a = S * S;
+    g.B = c(s.k), g.ldb = HS, g.stride_b = S * HS;
+    g.C = s.dq, g.ldc = HS, g.stride_c = S * HS;
+    batched(g);
+  }
+  {  // dK[bh] = dS^T · Q
+    GemmArgs g;
+    g.trans_a = true;
+    g.M = S, g.N = HS, g.K = S;
+    g.A = c(s.dscores), g.lda = S, g.stride_a = S * S;
+    g.B = c(s.q), g.ldb = HS, g.stride_b = S * HS;
+    g.C = s.dk, g.ldc = HS, g.stride_c = S * HS;
+    batched(g);
+  }
+  unpermute_qkv_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dev(dqkv), s.dq, s.dk, s.dv, B, S, NH, HS);
+  STRATA_CUDA_CHECK_LAUNCH("unpermute_qkv_kernel");
+}
+
+}  // namespace strata::kernels::cuda

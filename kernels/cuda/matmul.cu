@@ -1,0 +1,110 @@
+#include "kernels/cuda/matmul.h"
+
+#include "kernels/cuda/colsum.cuh"
+#include "kernels/cuda/common.cuh"
+
+namespace strata::kernels::cuda {
+using namespace detail;
+namespace {
+
+__global__ void broadcast_bias_kernel(bf* out, const bf* bias, index_t N, index_t OC, index_t ldo) {
+  const index_t i = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= N * OC) return;
+  const index_t n = i / OC, o = i % OC;
+  out[n * ldo + o] = bias[o];
+}
+
+// partial[chunk][o] = sum of dout[r, o] over the chunk's rows (see colsum.cuh).
+__global__ void bias_partial_kernel(float* partial, const bf* dout, index_t N, index_t OC, index_t ldd) {
+  __shared__ float s[kColsumLanes][kColsumCols + 1];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const index_t col = static_cast<index_t>(blockIdx.x) * kColsumCols + tx;
+  const index_t chunk = blockIdx.y;
+  const index_t r0 = chunk * kColsumRows;
+  const index_t r1 = r0 + kColsumRows < N ? r0 + kColsumRows : N;
+  float acc = 0.0f;
+  if (col < OC)
+    for (index_t r = r0 + ty; r < r1; r += kColsumLanes) acc += ld(dout + r * ldd + col);
+  s[ty][tx] = acc;
+  __syncthreads();
+  if (ty == 0 && col < OC) {
+    float sum = 0.0f;
+    for (int k = 0; k < kColsumLanes; ++k) sum += s[k][tx];
+    partial[chunk * OC + col] = sum;
+  }
+}
+
+}  // namespace
+
+void matmul_forward(const Blas& blas, bf16* out, const bf16* inp, const bf16* weight, const bf16* bias, index_t N,
+                    index_t C, index_t OC, index_t ld_out) {
+  if (ld_out == 0) ld_out = OC;
+  if (ld_out < OC) throw std::invalid_argument("matmul_forward: ld_out < OC");
+  if (bias != nullptr && N * OC > 0) {
+    broadcast_bias_kernel<<<blocks_for(N * OC, 256), 256, 0, blas.stream()>>>(dev(out), dev(bias), N, OC, ld_out);
+    STRATA_CUDA_CHECK_LAUNCH("broadcast_bias_kernel");
+  }
+  GemmArgs g;
+  g.trans_b = true;  // W is [OC,C]: out = inp · W^T
+  g.M = N;
+  g.N = OC;
+  g.K = C;
+  g.beta = bias != nullptr ? 1.0f : 0.0f;
+  g.A = inp;
+  g.lda = C;
+  g.B = weight;
+  g.ldb = C;
+  g.C = out;
+  g.ldc = ld_out;
+  gemm(blas, g);
+}
+
+index_t matmul_backward_scratch_floats(index_t N, index_t OC) { return colsum_chunks(N) * OC; }
+
+void matmul_backward(const Blas& blas, bf16* dinp, float* dweight, float* dbias, const bf16* dout, const bf16* inp,
+                     const bf16* weight, index_t N, index_t C, index_t OC, bool accumulate_dinp, float* scratch,
+                     index_t ld_dout) {
+  if (ld_dout == 0) ld_dout = OC;
+  if (ld_dout < OC) throw std::invalid_argument("matmul_backward: ld_dout < OC");
+  if (dinp != nullptr) {  // dinp[N,C] = dout[N,OC] · W[OC,C]
+    GemmArgs g;
+    g.M = N;
+    g.N = C;
+    g.K = OC;
+    g.beta = accumulate_dinp ? 1.0f : 0.0f;
+    g.A = dout;
+    g.lda = ld_dout;
+    g.B = weight;
+    g.ldb = C;
+    g.C = dinp;
+    g.ldc = C;
+    gemm(blas, g);
+  }
+  {  // dweight[OC,C] += dout^T[OC,N] · inp[N,C], in fp32
+    GemmArgs g;
+    g.trans_a = true;
+    g.M = OC;
+    g.N = C;
+    g.K = N;
+    g.beta = 1.0f;
+    g.A = dout;
+    g.lda = ld_dout;
+    g.B = inp;
+    g.ldb = C;
+    g.C = dweight;
+    g.c_type = OutType::F32;
+    g.ldc = C;
+    gemm(blas, g);
+  }
+  if (dbias != nullptr && N > 0) {
+    const index_t chunks = colsum_chunks(N);
+    if (chunks > 65535) throw std::invalid_argument("matmul_backward: too many rows for the bias reduction");
+    const dim3 grid(blocks_for(OC, kColsumCols), static_cast<unsigned int>(chunks));
+    bias_partial_kernel<<<grid, dim3(kColsumCols, kColsumLanes), 0, blas.stream()>>>(scratch, dev(dout), N, OC,
+                                                                                     ld_dout);
+    STRATA_CUDA_CHECK_LAUNCH("bias_partial_kernel");
+    launch_sum_partials(scratch, chunks, OC, OC, dbias, blas.stream());
+  }
+}
+
+}  // namespace strata::kernels::cuda
