@@ -1,0 +1,129 @@
+// GPT-2 style decoder on one CUDA GPU: the same GptConfig, ParameterLayout and math as the
+// CPU GptModel (core/engine/gpt/), built on kernels/cuda.
+//
+// Precision (llm.c / PyTorch autocast style): fp32 master parameters, AdamW moments and
+// parameter gradients, all flat in the ParameterLayout (so parameters copy 1:1 from and to
+// a CPU GptModel<float>); a bf16 working copy of the parameters that the forward and
+// backward read, refreshed by every AdamW step; bf16 activations and activation
+// gradients; fp32 accumulation inside every kernel and GEMM.
+//
+// Memory: every device buffer is allocated once, in the constructor, for (max_batch,
+// max_seq), through a DeviceAllocator that reports current and peak bytes. The attention
+// probabilities of every layer are kept for the backward ([L,B,NH,S,S] bf16), which is
+// also the attention capture for explainers (download_attention_probs).
+//
+// Streams: all work is queued on compute_stream(). comm_stream() is the hook for gradient
+// communication (NCCL all-reduce of gradient buckets, not implemented yet): backward()
+// records an event on the compute stream as soon as each block's gradients are final and
+// passes it to the grad-ready hook, so a communicator can make comm_stream wait on that
+// event and reduce the block's range while the backward continues with earlier blocks.
+//
+// Not thread-safe; one model per device, driven from one thread. Plain C++ header.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "core/engine/cuda/device_memory.hpp"
+#include "core/engine/gpt/gpt_config.hpp"
+#include "core/engine/gpt/parameter_layout.hpp"
+#include "kernels/cuda/types.h"
+
+struct CUevent_st;
+
+namespace strata::engine::cuda {
+
+struct CudaAdamWSettings {
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weight_decay = 0.1;
+};
+
+class CudaGptModel {
+ public:
+  // Validates the config and shape (std::invalid_argument); allocates everything on the
+  // current CUDA device (std::runtime_error naming the buffer when memory runs out).
+  // Parameters, gradients and moments start at zero.
+  CudaGptModel(const GptConfig& config, int64_t max_batch, int64_t max_seq, const CudaAdamWSettings& adamw = {});
+  ~CudaGptModel();
+  CudaGptModel(const CudaGptModel&) = delete;
+  CudaGptModel& operator=(const CudaGptModel&) = delete;
+
+  // GPT-2 initialisation, identical to GptModel<float>::init_parameters(seed) (computed by
+  // a CPU GptModel and uploaded).
+  void init_parameters(uint64_t seed);
+  // Master parameters from the host, [layout().total_count()] fp32 in the layout; also
+  // refreshes the bf16 working copy. Synchronous.
+  void set_parameters(const float* host);
+
+  // Queues the forward on tokens [B,S] (int32 in [0,V)) and targets [B,S] (-1 = ignore, or
+  // null for logits only). Validates shape, tokens and targets on the host first
+  // (std::invalid_argument). The host arrays may be reused as soon as this returns.
+  void forward_async(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t S);
+  // Mean cross-entropy of the last forward (waits for it); NaN without targets or when
+  // every target is ignored.
+  double loss();
+  double forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t S) {
+    forward_async(tokens, targets, B, S);
+    return loss();
+  }
+
+  // Queues the backward of loss_scale * mean loss; ACCUMULATES into the gradients. Uses
+  // the logits in place for dlogits, so it runs once per forward (std::logic_error
+  // otherwise, or when the forward had no targets).
+  void backward(double loss_scale = 1.0);
+  void zero_grads();
+
+  // Queues clip_grad_norm_(max_grad_norm) (no clipping when max_grad_norm <= 0) and one
+  // AdamW step at learning rate lr over the whole layout, weight decay on the layout's
+  // decayed tensors (as AdamW<float>). The clipping is applied inside the AdamW kernel:
+  // the stored gradients are left unclipped.
+  void step(double lr, double max_grad_norm);
+  int64_t step_count() const { return step_; }
+  // Gradient norm before clipping, of the last step (waits for it).
+  double last_grad_norm();
+
+  // Waits for all queued work; then copies [layout().total_count()] values out.
+  void download_params(float* host);        // fp32 master
+  void download_working_params(float* host);  // the bf16 working copy, widened
+  void download_grads(float* host);
+  // Attention probabilities of `layer` from the last forward, [B,NH,S,S] as float.
+  void download_attention_probs(int64_t layer, float* host);
+  void synchronize();
+
+  kernels::cuda::Stream compute_stream() const { return compute_; }
+  kernels::cuda::Stream comm_stream() const { return comm_; }
+  // Called from backward() right after block `layer`'s gradients are final, with an event
+  // recorded on the compute stream at that point (valid until the next backward).
+  using GradReadyHook = std::function<void(int64_t layer, CUevent_st* ready)>;
+  void set_grad_ready_hook(GradReadyHook hook) { grad_ready_hook_ = std::move(hook); }
+
+  const GptConfig& config() const { return layout_.config(); }
+  const ParameterLayout& layout() const { return layout_; }
+  int64_t parameter_count() const { return layout_.parameter_count(); }
+  int64_t max_batch() const { return max_batch_; }
+  int64_t max_seq() const { return max_seq_; }
+  std::size_t device_bytes() const { return alloc_.current_bytes(); }
+  std::size_t peak_device_bytes() const { return alloc_.peak_bytes(); }
+
+ private:
+  struct Impl;
+  void check_shape(int64_t B, int64_t S) const;
+  void backward_block(int64_t l);
+
+  ParameterLayout layout_;
+  int64_t max_batch_, max_seq_;
+  CudaAdamWSettings adamw_;
+  DeviceAllocator alloc_;  // before every buffer: destroyed after them
+  kernels::cuda::Stream compute_ = nullptr, comm_ = nullptr;
+  std::unique_ptr<Impl> impl_;
+  GradReadyHook grad_ready_hook_;
+  int64_t step_ = 0;
+  int64_t B_ = 0, S_ = 0, valid_targets_ = 0;
+  bool has_targets_ = false, backward_pending_ = false;
+};
+
+}  // namespace strata::engine::cuda
