@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# The prepared GPU check, run on the GPU machine from the repository root with the bundle
+# that tools/gpu-bundle.sh made (carried as .device-bundle):
+#
+#   bash tools/gpu-check.sh          (BATCH=16 STEPS=20 WARMUP=5 BUDGET_S=450 to override)
+#
+# 1. prints the machine: nvidia-smi, driver, CUDA, glibc, Python, PyTorch, the bundle;
+# 2. finds cuBLAS / cuBLASLt (/usr/local/cuda/lib64, else PyTorch's nvidia/*/lib folders)
+#    for the bundle's binaries only (PyTorch keeps its own environment);
+# 3. runs every gpu test binary of the bundle, reporting pass / fail / skip for each and
+#    going on after a failure;
+# 4. benchmarks GPT-2 124M training (sequence 1024, micro-batch BATCH) with
+#    strata-gpu-bench, PyTorch eager and PyTorch torch.compile, at the same shape, and
+#    prints tokens/s, MFU (against the bf16 GEMM rate strata-gpu-bench measures), peak
+#    memory and the ratios to PyTorch eager and to torch.compile.
+# Every stage runs under `timeout`, within an overall budget (BUDGET_S, default 450 s, well
+# inside an 8-minute device call), and reports its elapsed time. With $OUT set, the whole
+# log goes to $OUT/gpu-check.log and the JSON results to $OUT/gpu-check.json.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bundle=${BUNDLE:-$root/.device-bundle}
+batch=${BATCH:-16}
+steps=${STEPS:-20}
+warmup=${WARMUP:-5}
+budget=${BUDGET_S:-450}
+outdir=${OUT:-/tmp/strata-gpu-check}
+mkdir -p "$outdir"
+log=$outdir/gpu-check.log
+json=$outdir/gpu-check.json
+: > "$json"
+exec > >(tee "$log") 2>&1
+tee_pid=$!
+t_start=$(date +%s)
+deadline=$((t_start + budget))
+declare -A result
+
+# stage NAME LIMIT_S CMD...: runs CMD under timeout (capped by the remaining budget), prints
+# its elapsed time and exit code, and returns the exit code (124: timed out; 200: skipped).
+stage() {
+  local name=$1 limit=$2
+  shift 2
+  local now remaining
+  now=$(date +%s)
+  remaining=$((deadline - now - 5))
+  [ "$remaining" -lt "$limit" ] && limit=$remaining
+  if [ "$limit" -lt 15 ]; then
+    echo "=== $name: SKIPPED, the overall budget of ${budget}s is spent"
+    return 200
+  fi
+  echo "=== $name (timeout ${limit}s) ==="
+  local t0 rc
+  t0=$(date +%s.%N)
+  timeout --kill-after=10 "$limit" "$@"
+  rc=$?
+  printf '=== %s: exit %d after %.1f s%s ===\n' "$name" "$rc" "$(echo "$(date +%s.%N) - $t0" | bc)" \
+    "$([ "$rc" = 124 ] && echo ' (TIMED OUT)')"
+  return "$rc"
+}
+
+echo "=== strata gpu-check, $(date -u +%Y-%m-%dT%H:%M:%SZ), batch $batch, $warmup warm-up + $steps timed steps ==="
+[ -d "$bundle/bin" ] || { echo "gpu-check: no bundle at $bundle (run tools/gpu-bundle.sh and carry .device-bundle)"; exit 2; }
+cat "$bundle/MANIFEST.txt" 2>/dev/null
+echo "--- machine"
+nvidia-smi || echo "nvidia-smi failed"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>/dev/null
+uname -a
+ldd --version 2>&1 | head -1
+command -v nvcc >/dev/null && nvcc --version | tail -2
+python3 --version
+python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1 | tail -1
+
+# The bundle carries Debian 12's libstdc++ / libgcc_s, which need glibc 2.36; on an older
+# glibc the machine's own (GCC 12 or newer) are used instead.
+glibc=$(ldd --version 2>&1 | head -1 | grep -oE '[0-9]+\.[0-9]+$')
+if [ -n "$glibc" ] && [ "$(printf '%s\n' 2.36 "$glibc" | sort -V | head -1)" != 2.36 ]; then
+  echo "glibc $glibc < 2.36: removing the bundled libstdc++ and libgcc_s to use the system ones"
+  rm -f "$bundle/lib/libstdc++.so.6" "$bundle/lib/libgcc_s.so.1"
+fi
+
+echo "--- cuBLAS"
+cublas_dir=""
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+  if [ -e "$d/libcublas.so.13" ] && [ -e "$d/libcublasLt.so.13" ]; then cublas_dir=$d; break; fi
+done
+if [ -z "$cublas_dir" ]; then
+  cublas_dir=$(python3 - <<'PY' 2>/dev/null
+import glob, os
+try:
+    import nvidia
+    roots = list(nvidia.__path__)
+except Exception:
+    roots = []
+for r in roots:
+    hits = sorted(glob.glob(os.path.join(r, "**", "libcublasLt.so.13*"), recursive=True))
+    if hits:
+        print(os.path.dirname(hits[0]))
+        break
+PY
+)
+fi
+echo "cuBLAS 13 folder: ${cublas_dir:-NOT FOUND}"
+gpu_ld=$bundle/lib${cublas_dir:+:$cublas_dir}
+for bin in "$bundle"/bin/*; do
+  nf=$(LD_LIBRARY_PATH=$gpu_ld ldd "$bin" 2>&1 | grep -E 'not found|version .* not found' || true)
+  [ -n "$nf" ] && { echo "ldd $(basename "$bin"): unresolved:"; echo "$nf"; }
+done
+run_bundled() { LD_LIBRARY_PATH=$gpu_ld "$@"; }
+
+echo "--- gpu tests"
+for bin in "$bundle"/bin/cuda_*_tests; do
+  name=$(basename "$bin")
+  stage "test $name" 150 env LD_LIBRARY_PATH="$gpu_ld" "$bin" --gtest_color=no
+  rc=$?
+  case $rc in
+    0) result[$name]=pass ;;
+    77) result[$name]=skipped ;;
+    124) result[$name]=timeout ;;
+    200) result[$name]=not-run ;;
+    *) result[$name]="fail(exit $rc)" ;;
+  esac
+done
+tests_json=$(for k in "${!result[@]}"; do printf '"%s":"%s",' "$k" "${result[$k]}"; done)
+echo "{\"tests\":{${tests_json%,}}}" >> "$json"
+
+echo "--- benchmarks: GPT-2 124M, sequence 1024, micro-batch $batch"
+shape=(--vocab 50257 --ctx 1024 --layers 12 --heads 12 --dim 768 --batch "$batch" --device cuda --dtype bf16
+       --steps "$steps" --warmup "$warmup")
+bench_json() {  # NAME LIMIT CMD...: runs a benchmark stage and appends its JSON line
+  local name=$1 limit=$2 tmp
+  shift 2
+  tmp=$(mktemp)
+  stage "$name" "$limit" "$@" | tee "$tmp"
+  grep -E '^\{' "$tmp" | tail -1 >> "$json"
+  rm -f "$tmp"
+}
+bench_json "strata-gpu-bench" 150 env LD_LIBRARY_PATH="$gpu_ld" "$bundle/bin/strata-gpu-bench" \
+  --batch "$batch" --steps "$steps" --warmup "$warmup"
+bench_json "pytorch eager" 150 env PYTHONUNBUFFERED=1 python3 "$bundle/pytorch_gpt_baseline.py" "${shape[@]}" --label eager
+bench_json "pytorch torch.compile" 300 env PYTHONUNBUFFERED=1 python3 "$bundle/pytorch_gpt_baseline.py" "${shape[@]}" \
+  --compile --label compile
+
+echo "--- summary"
+python3 - "$json" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+tests = next((r["tests"] for r in rows if "tests" in r), {})
+for k in sorted(tests):
+    print(f"test {k}: {tests[k]}")
+ours = next((r for r in rows if r.get("impl") == "strata"), None)
+eager = next((r for r in rows if r.get("label") == "eager"), None)
+comp = next((r for r in rows if r.get("label") == "compile"), None)
+peak = ours["matmul_tflops"] * 1e12 if ours else None
+def line(name, r, tps, ms, mem_gib, mfu):
+    vs_e = f"{tps / eager['tokens_per_s_median']:.2f}x" if eager else "-"
+    vs_c = f"{tps / comp['tokens_per_s_median']:.2f}x" if comp else "-"
+    print(f"| {name:21s} | {tps:12,.0f} | {ms:8.1f} | {mfu:6.1%} | {mem_gib:8.2f} | {vs_e:>8s} | {vs_c:>10s} |")
+print(f"bf16 GEMM 8192^3 (cuBLAS, measured): {ours['matmul_tflops']:.1f} TFLOP/s" if ours else "bf16 GEMM: not measured")
+print("MFU = (6*(params-wpe) + 12*layers*seq*width) * tokens/s / measured bf16 GEMM FLOP/s")
+print("| impl                  |     tokens/s |  ms/step |    MFU | peak GiB | vs eager | vs compile |")
+print("|---|---|---|---|---|---|---|")
+if ours:
+    line("strata", ours, ours["tokens_per_s"], ours["ms_per_step"], ours["peak_device_bytes"] / 2**30, ours["mfu"])
+for name, r in (("pytorch eager", eager), ("pytorch torch.compile", comp)):
+    if r:
+        tps = r["tokens_per_s_median"]
+        mfu = r["flops_per_token"] * tps / peak if peak else float("nan")
+        line(name, r, tps, r["step_s_median"] * 1e3, r["gpu_peak_mb"] / 1024, mfu)
+for name, r in (("strata", ours), ("pytorch eager", eager), ("pytorch torch.compile", comp)):
+    if r is None:
+        print(f"{name}: no result (see its stage above)")
+    else:
+        print(f"{name}: loss first {r['loss_first']}, last {r['loss_last']}")
+print("strata peak = bytes from its allocator (params, grads, AdamW state, activations, workspace);"
+      " pytorch peak = torch.cuda.max_memory_allocated")
+PY
+echo "=== gpu-check done in $(( $(date +%s) - t_start )) s; log $log, results $json ==="
+exec >&- 2>&-
+wait "$tee_pid" 2>/dev/null  # the log is complete before $OUT is collected
