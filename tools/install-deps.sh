@@ -14,6 +14,8 @@ packages=(
   libgtest-dev libgmock-dev json-schema-test-suite python3-torch
   # engine: BLAS, Unicode regex for the GPT-2 tokenizer, crypto for digests and signatures
   libopenblas-dev libopenblas0-openmp libpcre2-dev libsodium-dev
+  # distributed runs: Open MPI (mpirun; the host loads the MPI backend module only under it)
+  libopenmpi-dev openmpi-bin
   # the quickstart's corpus: English prose that every machine can install
   fortunes
 )

@@ -7,8 +7,8 @@
 
 namespace strata::events {
 
-EventBus::EventBus(std::string run_id, int rank, util::Logger logger)
-    : run_id_(std::move(run_id)), rank_(rank), logger_(std::move(logger)) {}
+EventBus::EventBus(std::string run_id, int rank, util::Logger logger, const strata_comm* world)
+    : run_id_(std::move(run_id)), rank_(rank), logger_(std::move(logger)), world_(world) {}
 
 const char* EventBus::name_of(strata_event_type type) {
   switch (type) {
@@ -41,7 +41,22 @@ void EventBus::publish(strata_event_type type, int64_t step, const nlohmann::jso
 }
 
 GateOutcome EventBus::gate(strata_event_type type, int64_t step, const nlohmann::json& payload) {
-  return deliver(type, step, payload);
+  GateOutcome outcome = deliver(type, step, payload);
+  if (world_ == nullptr || world_->api->size(world_->handle) == 1) return outcome;
+  // Rank 0's compliance plugins decide for the whole run: every rank must act alike.
+  const auto check = [](strata_status st) {
+    if (st != STRATA_OK) throw std::runtime_error("broadcasting a gate decision from rank 0 failed");
+  };
+  int64_t header[2] = {outcome.allowed ? 1 : 0, static_cast<int64_t>(outcome.reason.size())};
+  strata_buffer h{header, 2, STRATA_DTYPE_I64, STRATA_DEVICE_CPU, 0};
+  check(world_->api->broadcast(world_->handle, &h, 0, nullptr));
+  outcome.allowed = header[0] != 0;
+  outcome.reason.resize(static_cast<size_t>(header[1]));
+  if (header[1] > 0) {
+    strata_buffer r{outcome.reason.data(), static_cast<uint64_t>(header[1]), STRATA_DTYPE_U8, STRATA_DEVICE_CPU, 0};
+    check(world_->api->broadcast(world_->handle, &r, 0, nullptr));
+  }
+  return outcome;
 }
 
 GateOutcome EventBus::deliver(strata_event_type type, int64_t step, const nlohmann::json& payload) {

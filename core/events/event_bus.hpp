@@ -21,7 +21,8 @@ struct GateOutcome {
 
 class EventBus {
  public:
-  EventBus(std::string run_id, int rank, util::Logger logger);
+  // With a world of several ranks, gate() returns rank 0's decision on every rank.
+  EventBus(std::string run_id, int rank, util::Logger logger, const strata_comm* world = nullptr);
 
   // Subscribers are looked up once; call after every instance is created.
   void subscribe(const plugin::PluginInstance& instance);
@@ -42,6 +43,7 @@ class EventBus {
   std::string run_id_;
   int rank_;
   util::Logger logger_;
+  const strata_comm* world_;
   uint64_t sequence_ = 0;
   std::vector<std::pair<const plugin::PluginInstance*, uint64_t>> subscribers_;  // with their masks
 };

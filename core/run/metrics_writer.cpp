@@ -6,13 +6,17 @@
 
 namespace strata::run {
 
-MetricsWriter::MetricsWriter(const std::filesystem::path& path) : file_(std::fopen(path.c_str(), "a")) {
-  if (file_ == nullptr) throw std::runtime_error("cannot open " + path.string() + ": " + std::strerror(errno));
+MetricsWriter::MetricsWriter(const std::filesystem::path& path)
+    : file_(path.empty() ? nullptr : std::fopen(path.c_str(), "a")) {
+  if (file_ == nullptr && !path.empty()) throw std::runtime_error("cannot open " + path.string() + ": " + std::strerror(errno));
 }
 
-MetricsWriter::~MetricsWriter() { std::fclose(file_); }
+MetricsWriter::~MetricsWriter() {
+  if (file_ != nullptr) std::fclose(file_);
+}
 
 void MetricsWriter::write(const nlohmann::json& record) {
+  if (file_ == nullptr) return;
   const std::string line = record.dump() + "\n";
   std::lock_guard lock(mutex_);
   std::fputs(line.c_str(), file_);

@@ -13,6 +13,7 @@ namespace strata::run {
 
 class MetricsWriter {
  public:
+  // An empty path writes nothing (the ranks other than 0 of a distributed run).
   explicit MetricsWriter(const std::filesystem::path& path);
   ~MetricsWriter();
   MetricsWriter(const MetricsWriter&) = delete;

@@ -14,6 +14,7 @@
 #include "core/checkpoint/checkpoint_dir.hpp"
 #include "core/data/prepare.hpp"
 #include "core/comm/self_comm.hpp"
+#include "core/comm/world.hpp"
 #include "core/config/pipeline_config.hpp"
 #include "core/engine/gpt/gpt_model.hpp"
 #include "core/engine/gpt/optimizer.hpp"
@@ -62,13 +63,17 @@ std::string utc_stamp() {
 template <class T>
 class Run {
  public:
-  Run(const config::ResolvedConfig& config, fs::path dir, util::Logger logger, const std::atomic<bool>& cancelled,
-      const plugin::PluginRegistry& registry, bool plain_progress)
+  // Every rank runs the same program on its share of the batch (data parallel). Rank 0
+  // alone writes run-level files: its plugins get the run directory, the others' an empty
+  // one (plugins then write nothing), and gate decisions are rank 0's, broadcast.
+  Run(const config::ResolvedConfig& config, fs::path dir, std::string run_id, const comm::World& world,
+      util::Logger logger, const std::atomic<bool>& cancelled, const plugin::PluginRegistry& registry,
+      bool plain_progress)
       : config_(config), doc_(config.document), dir_(std::move(dir)), logger_(logger), cancelled_(cancelled),
-        env_(logger, comm::self_communicator()), metrics_(dir_ / "metrics.jsonl"),
-        run_id_(doc_["name"].get<std::string>() + "-" + utc_stamp()), bus_(run_id_, 0, logger),
-        plain_progress_(plain_progress) {
-    env_.run_dir = dir_.string();
+        world_(world), lead_(world.rank() == 0), env_(logger, world.comm()),
+        metrics_(lead_ ? dir_ / "metrics.jsonl" : fs::path()), run_id_(std::move(run_id)),
+        bus_(run_id_, world.rank(), logger, world.comm()), plain_progress_(plain_progress) {
+    env_.run_dir = lead_ ? dir_.string() : std::string();
     env_.cancelled = &cancelled;
     env_.metric_sink = [this](const std::string& name, double value, int64_t step) {
       metrics_.write({{"step", step}, {"metric", name}, {"value", sig9(value)}});
@@ -104,6 +109,9 @@ class Run {
   void write_summary(const std::string& status);
   std::map<std::string, plugin::PluginState> plugin_states() const;
   void remember_plugin_metric(const std::string& qualified_name, double value);
+  double world_sum(double value) const;
+  // Signals reach the ranks at different moments; every rank must stop after the same step.
+  bool cancelled_everywhere() const { return world_sum(cancelled_.load() ? 1.0 : 0.0) > 0; }
   json gate_metrics() const;
 
   const config::ResolvedConfig& config_;
@@ -111,6 +119,8 @@ class Run {
   fs::path dir_;
   util::Logger logger_;
   const std::atomic<bool>& cancelled_;
+  const comm::World& world_;
+  const bool lead_;  // rank 0: writes the run's files
   plugin::HostEnvironment env_;
   MetricsWriter metrics_;
   std::string run_id_;
@@ -123,7 +133,7 @@ class Run {
   std::unique_ptr<engine::AdamW<T>> optimizer_;
   std::unique_ptr<data::BatchLoader> loader_;
   std::vector<int32_t> inputs_, targets_;
-  int64_t micro_batch_ = 1, micro_batches_ = 1, seq_len_ = 1;
+  int64_t micro_batch_ = 1, micro_batches_ = 1, seq_len_ = 1, dp_ = 1;
   uint64_t bucket_elems_ = 0;
   int64_t step_ = -1;
   int64_t steps_done_ = 0;
@@ -168,6 +178,16 @@ void Run<T>::remember_plugin_metric(const std::string& qualified_name, double va
     }
     return;
   }
+}
+
+template <class T>
+double Run<T>::world_sum(double value) const {
+  if (world_.size() == 1) return value;
+  strata_buffer b{&value, 1, STRATA_DTYPE_F64, STRATA_DEVICE_CPU, 0};
+  const strata_comm* c = world_.comm();
+  if (c->api->allreduce(c->handle, &b, &b, STRATA_REDUCE_SUM, nullptr) != STRATA_OK)
+    throw std::runtime_error("all-reduce of one value across the world failed");
+  return value;
 }
 
 template <class T>
@@ -287,8 +307,8 @@ void Run<T>::plan() {
   shape.global_batch = doc_["train"]["batch_size"].get<int64_t>();
   strata_topology topo{};
   topo.struct_size = STRATA_TOPOLOGY_STRUCT_SIZE;
-  topo.world_size = 1;
-  topo.rank = 0;
+  topo.world_size = world_.size();
+  topo.rank = world_.rank();
   topo.nodes = 1;
   topo.ranks_per_node = 1;
   topo.device_kind = STRATA_DEVICE_CPU;
@@ -303,8 +323,13 @@ void Run<T>::plan() {
       static_cast<int64_t>(plan.micro_batch) * plan.micro_batches * plan.dp != shape.global_batch)
     throw std::runtime_error(who + " planned micro-batches that do not make up the global batch of " +
                              std::to_string(shape.global_batch));
+  if (plan.tp != 1 || plan.pp != 1)
+    throw std::runtime_error(who + " planned tp=" + std::to_string(plan.tp) + " pp=" + std::to_string(plan.pp) +
+                             ": this build executes data parallelism only (tensor and pipeline parallel execution "
+                             "are not implemented yet)");
   micro_batch_ = plan.micro_batch;
   micro_batches_ = plan.micro_batches;
+  dp_ = plan.dp;
   logger_->info("parallel plan: tp={} pp={} dp={}, {} micro-batch(es) of {} ({})", plan.tp, plan.pp, plan.dp,
                 plan.micro_batches, plan.micro_batch, plan.rationale);
 
@@ -336,7 +361,9 @@ void Run<T>::plan() {
 
   const uint64_t preferred = plugins_->aggregation().preferred_bucket_bytes();
   bucket_elems_ = std::max<uint64_t>(1, (preferred > 0 ? preferred : 16u << 20) / sizeof(T));
-  loader_ = std::make_unique<data::BatchLoader>(data_.train, seq_len_, micro_batch_, 0, 1, doc_["seed"].get<uint64_t>());
+  // With tp = pp = 1 the data-parallel rank is the world rank.
+  loader_ = std::make_unique<data::BatchLoader>(data_.train, seq_len_, micro_batch_, static_cast<uint64_t>(world_.rank()),
+                                                static_cast<uint64_t>(dp_), doc_["seed"].get<uint64_t>());
   inputs_.resize(static_cast<size_t>(micro_batch_ * seq_len_));
   targets_.resize(inputs_.size());
 }
@@ -387,7 +414,8 @@ void Run<T>::train_step(const kernels::cpu::LrSchedule& schedule) {
     loss += model_->forward(inputs_.data(), targets_.data(), micro_batch_, seq_len_);
     model_->backward(1.0 / static_cast<double>(micro_batches_));
   }
-  last_loss_ = loss / static_cast<double>(micro_batches_);
+  // The step's loss over the global batch: each data-parallel rank saw an equal share.
+  last_loss_ = world_sum(loss / static_cast<double>(micro_batches_)) / static_cast<double>(dp_);
   aggregate_gradients();
   const double clip = doc_["train"]["grad_clip"];
   const auto total = model_->layout().total_count();
@@ -402,11 +430,11 @@ void Run<T>::train() {
   const int64_t step_every = doc_["events"]["step_every"], ckpt_every = doc_["checkpoint"]["every"];
   const kernels::cpu::LrSchedule schedule{train["lr"].get<double>(), train["min_lr"].get<double>(),
                                           std::min<int64_t>(train["warmup_steps"].get<int64_t>(), steps), steps};
-  const int64_t tokens_per_step = micro_batch_ * micro_batches_ * seq_len_;
-  Progress progress(logger_, steps, plain_progress_);
+  const int64_t tokens_per_step = micro_batch_ * micro_batches_ * seq_len_ * dp_;
+  Progress progress(logger_, steps, plain_progress_ || !lead_);
   const auto start = Clock::now();
   const int64_t first = std::max<int64_t>(steps_done_, 0);
-  for (step_ = first; step_ < steps && !cancelled_.load(); ++step_) {
+  for (step_ = first; step_ < steps && !cancelled_everywhere(); ++step_) {
     train_step(schedule);
     steps_done_ = step_ + 1;
     train_seconds_ = std::chrono::duration<double>(Clock::now() - start).count();
@@ -485,6 +513,10 @@ std::map<std::string, plugin::PluginState> Run<T>::plugin_states() const {
 
 template <class T>
 void Run<T>::save_checkpoint(const std::string& reason) {
+  const std::string name = "step_" + std::to_string(steps_done_);
+  last_checkpoint_ = (dir_ / "checkpoints" / name).string();
+  // Every rank holds the same parameters and optimizer state (data parallel): rank 0 writes.
+  if (!lead_) return;
   json info = {{"run_id", run_id_}, {"config_sha256", config_.digest}, {"reason", reason}, {"seed", doc_["seed"]},
                {"config", doc_}, {"tokenizer", data_.tokenizer_spec == "byte" ? "byte" : "tokenizer"}};
   auto contents = capture_state(*model_, *optimizer_, steps_done_, loader_->position(), plugin_states(), info);
@@ -493,9 +525,7 @@ void Run<T>::save_checkpoint(const std::string& reason) {
       std::ifstream in(fs::path(data_.tokenizer_spec) / f, std::ios::binary);
       contents.raw_files[std::string("tokenizer/") + f] = std::string((std::istreambuf_iterator<char>(in)), {});
     }
-  const std::string name = "step_" + std::to_string(steps_done_);
   last_checkpoint_digest_ = checkpoint::write_checkpoint(dir_ / "checkpoints", name, contents);
-  last_checkpoint_ = (dir_ / "checkpoints" / name).string();
   util::write_file_atomically(dir_ / "checkpoints" / "latest", name + "\n");
   logger_->info("checkpoint saved: {} ({})", last_checkpoint_, reason);
   bus_.publish(STRATA_EVENT_CHECKPOINT_SAVED, steps_done_,
@@ -509,12 +539,12 @@ int Run<T>::finish_gates() {
     const auto outcome = bus_.gate(STRATA_EVENT_CHECKPOINT_PUBLISH_REQUESTED, steps_done_,
                                    {{"path", last_checkpoint_}, {"manifest_sha256", last_checkpoint_digest_},
                                     {"metrics", gate_metrics()}});
-    if (outcome.allowed) {
+    if (outcome.allowed && lead_) {
       util::write_file_atomically(dir_ / "published.json",
                                   json({{"checkpoint", last_checkpoint_}, {"manifest_sha256", last_checkpoint_digest_}})
                                           .dump(2) + "\n");
       logger_->info("checkpoint published: {}", last_checkpoint_);
-    } else {
+    } else if (!outcome.allowed) {
       logger_->warn("checkpoint publication denied, not published (the run goes on): {}", outcome.reason);
     }
   }
@@ -524,7 +554,8 @@ int Run<T>::finish_gates() {
                                     {"val_loss", sig9(val_loss_)}, {"val_bits_per_byte", sig9(val_bpb_)},
                                     {"metrics", gate_metrics()}});
     if (outcome.allowed) {
-      util::write_file_atomically(dir_ / "release.json",
+      if (lead_)
+        util::write_file_atomically(dir_ / "release.json",
                                   json({{"checkpoint", last_checkpoint_}, {"manifest_sha256", last_checkpoint_digest_}})
                                           .dump(2) + "\n");
       logger_->info("release approved: {}", (dir_ / "release.json").string());
@@ -538,6 +569,7 @@ int Run<T>::finish_gates() {
 
 template <class T>
 void Run<T>::write_summary(const std::string& status) {
+  if (!lead_) return;
   json summary = {{"status", status},
                   {"run_id", run_id_},
                   {"steps", steps_done_},
@@ -587,13 +619,13 @@ int Run<T>::execute_phases() {
   plan();
   resume_if_asked();
   train();
-  const bool cancelled = cancelled_.load();
+  const bool cancelled = cancelled_everywhere();
   val_loss_ = evaluate(doc_["train"]["eval_batches"], &val_bpb_);
   metrics_.write({{"step", steps_done_}, {"val_loss", sig9(val_loss_)}, {"val_bits_per_byte", sig9(val_bpb_)}});
   bus_.publish(STRATA_EVENT_EVAL_DONE, steps_done_, {{"val_loss", sig9(val_loss_)}, {"val_bits_per_byte", sig9(val_bpb_)}});
   logger_->info("validation loss {:.4f} nats/token = {:.4f} bits/byte", val_loss_, val_bpb_);
   save_checkpoint(cancelled ? "cancelled" : "final");
-  if (!cancelled) {
+  if (!cancelled && lead_) {  // evaluation artefacts are run-level files
     evaluate_groups();
     explain();
     if (const std::string text = sample_text(); !text.empty()) {
@@ -613,6 +645,19 @@ int Run<T>::execute_phases() {
                 {"tokens_per_s", sig9(tokens_per_s_)}, {"train_seconds", sig9(train_seconds_)}});
   bus_.flush();
   return gate_code;
+}
+
+// Rank 0's text on every rank.
+std::string broadcast_text(const comm::World& world, std::string text) {
+  if (world.size() == 1) return text;
+  const strata_comm* c = world.comm();
+  int64_t length = static_cast<int64_t>(text.size());
+  strata_buffer n{&length, 1, STRATA_DTYPE_I64, STRATA_DEVICE_CPU, 0};
+  if (c->api->broadcast(c->handle, &n, 0, nullptr) != STRATA_OK) throw std::runtime_error("broadcast failed");
+  text.resize(static_cast<size_t>(length));
+  strata_buffer b{text.data(), static_cast<uint64_t>(length), STRATA_DTYPE_U8, STRATA_DEVICE_CPU, 0};
+  if (length > 0 && c->api->broadcast(c->handle, &b, 0, nullptr) != STRATA_OK) throw std::runtime_error("broadcast failed");
+  return text;
 }
 
 fs::path choose_run_dir(const RunOptions& options, const json& doc) {
@@ -635,19 +680,35 @@ int run_pipeline(const RunOptions& options, util::Logger logger) {
   if (!options.log_level_from_cli)
     logger->set_level(spdlog::level::from_str(resolved.document["log_level"].get<std::string>()));
 
-  const fs::path dir = choose_run_dir(options, resolved.document);
-  fs::create_directories(dir);
-  util::add_file_sink(logger, (dir / "run.log").string());
-  util::write_file_atomically(dir / "config.resolved.json", resolved.document.dump(2) + "\n");
-  logger->info("run directory: {}", dir.string());
+  const comm::World world(comm::detect_launch());
+  // Rank 0 names the run (the names hold the time, which the ranks may read differently).
+  const fs::path dir = broadcast_text(world, choose_run_dir(options, resolved.document).string());
+  const std::string run_id =
+      broadcast_text(world, resolved.document["name"].get<std::string>() + "-" + utc_stamp());
+  if (world.rank() == 0) {
+    fs::create_directories(dir);
+    util::add_file_sink(logger, (dir / "run.log").string());
+    util::write_file_atomically(dir / "config.resolved.json", resolved.document.dump(2) + "\n");
+    logger->info("run directory: {}", dir.string());
+    if (world.size() > 1) logger->info("{} ranks (MPI)", world.size());
+  }
 
   int code = 0;
-  if (resolved.document["model"]["dtype"] == "fp64") {
-    Run<double> run(resolved, dir, logger, signals.cancelled(), registry, options.plain_progress);
-    code = run.execute();
-  } else {
-    Run<float> run(resolved, dir, logger, signals.cancelled(), registry, options.plain_progress);
-    code = run.execute();
+  try {
+    if (resolved.document["model"]["dtype"] == "fp64") {
+      Run<double> run(resolved, dir, run_id, world, logger, signals.cancelled(), registry, options.plain_progress);
+      code = run.execute();
+    } else {
+      Run<float> run(resolved, dir, run_id, world, logger, signals.cancelled(), registry, options.plain_progress);
+      code = run.execute();
+    }
+  } catch (const std::exception& e) {
+    // The other ranks would wait forever in their next collective: end them all.
+    if (world.size() > 1) {
+      logger->error("rank {} failed, aborting every rank: {}", world.rank(), e.what());
+      world.abort_all(1);
+    }
+    throw;
   }
   if (signals.cancelled().load()) return 128 + signals.signal_number();
   return code;

@@ -1,6 +1,7 @@
 // strata run CONFIG [--set /pointer=value]... [--out DIR]
 #include <iostream>
 
+#include "core/comm/world.hpp"
 #include "core/config/pipeline_config.hpp"
 #include "core/plugin/instance.hpp"
 #include "core/run/runner.hpp"
@@ -22,7 +23,8 @@ void add_run_command(CLI::App& app, const GlobalOptions& global, int& exit_code)
   cmd->add_option("--out", args->out, "run directory (default runs/<name>-<UTC time>)");
   cmd->add_flag("--plain", args->plain, "plain log lines instead of a progress bar");
   cmd->callback([args, &global, &exit_code] {
-    util::Logger logger = util::make_logger(global.level());
+    // Under mpirun every line carries the rank the launcher gave this process.
+    util::Logger logger = util::make_logger(global.level(), comm::detect_launch().rank);
     try {
       run::RunOptions options;
       options.config_path = args->config;
