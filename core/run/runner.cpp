@@ -436,6 +436,7 @@ void Run<T>::train() {
   const int64_t first = std::max<int64_t>(steps_done_, 0);
   for (step_ = first; step_ < steps && !cancelled_everywhere(); ++step_) {
     train_step(schedule);
+    bus_.sync();  // the other ranks' events of this step reach rank 0's record
     steps_done_ = step_ + 1;
     train_seconds_ = std::chrono::duration<double>(Clock::now() - start).count();
     tokens_per_s_ = train_seconds_ > 0 ? static_cast<double>((steps_done_ - first) * tokens_per_step) / train_seconds_ : 0;
@@ -612,6 +613,7 @@ int Run<T>::execute_phases() {
   if (!open_dataset()) {
     write_summary("denied");
     bus_.publish(STRATA_EVENT_RUN_END, -1, {{"status", "denied"}, {"steps", 0}});
+    bus_.sync();
     bus_.flush();
     return kExitDenied;
   }
@@ -643,6 +645,7 @@ int Run<T>::execute_phases() {
                 {"checkpoint", {{"path", last_checkpoint_}, {"manifest_sha256", last_checkpoint_digest_}}},
                 {"metrics", gate_metrics()}, {"parameters", model_ ? model_->parameter_count() : 0},
                 {"tokens_per_s", sig9(tokens_per_s_)}, {"train_seconds", sig9(train_seconds_)}});
+  bus_.sync();
   bus_.flush();
   return gate_code;
 }
