@@ -12,7 +12,9 @@
 # 4. benchmarks GPT-2 124M training (sequence 1024, micro-batch BATCH) with
 #    strata-gpu-bench, PyTorch eager and PyTorch torch.compile, at the same shape, and
 #    prints tokens/s, MFU (against the bf16 GEMM rate strata-gpu-bench measures), peak
-#    memory and the ratios to PyTorch eager and to torch.compile.
+#    memory and the ratios to PyTorch eager and to torch.compile; after the timed
+#    strata-gpu-bench, a separate short `strata-gpu-bench --profile` prints the time of
+#    every phase of a training step (ms/step, share, per category and section).
 # Every stage runs under `timeout`, within an overall budget (BUDGET_S, default 450 s, well
 # inside an 8-minute device call), and reports its elapsed time. With $OUT set, the whole
 # log goes to $OUT/gpu-check.log and the JSON results to $OUT/gpu-check.json.
@@ -52,7 +54,7 @@ stage() {
   t0=$(date +%s.%N)
   timeout --kill-after=10 "$limit" "$@"
   rc=$?
-  printf '=== %s: exit %d after %.1f s%s ===\n' "$name" "$rc" "$(echo "$(date +%s.%N) - $t0" | bc)" \
+  printf '=== %s: exit %d after %.1f s%s ===\n' "$name" "$rc" "$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{print a-b}')" \
     "$([ "$rc" = 124 ] && echo ' (TIMED OUT)')"
   return "$rc"
 }
@@ -135,6 +137,10 @@ bench_json() {  # NAME LIMIT CMD...: runs a benchmark stage and appends its JSON
 }
 bench_json "strata-gpu-bench" 150 env LD_LIBRARY_PATH="$gpu_ld" "$bundle/bin/strata-gpu-bench" \
   --batch "$batch" --steps "$steps" --warmup "$warmup"
+# The per-phase profile: a separate short run (2 warm-up + 3 profiled steps) so that its
+# CUDA events cannot distort the timed run above; the table goes to the log.
+stage "strata-gpu-bench --profile" 90 env LD_LIBRARY_PATH="$gpu_ld" "$bundle/bin/strata-gpu-bench" \
+  --batch "$batch" --steps 3 --warmup 2 --matmul-size 2048 --profile
 bench_json "pytorch eager" 150 env PYTHONUNBUFFERED=1 python3 "$bundle/pytorch_gpt_baseline.py" "${shape[@]}" --label eager
 bench_json "pytorch torch.compile" 300 env PYTHONUNBUFFERED=1 python3 "$bundle/pytorch_gpt_baseline.py" "${shape[@]}" \
   --compile --label compile

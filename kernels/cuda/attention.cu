@@ -161,8 +161,10 @@ void attention_forward(const Blas& blas, bf16* out, bf16* probs, const bf16* qkv
   const index_t B = sh.B, S = sh.S, NH = sh.NH, HS = sh.head_size(), BH = B * NH, n = B * S * sh.C;
   const Scratch s = carve(sh, scratch);
   cudaStream_t stream = blas.stream();
+  blas.mark_part("permute qkv", "attention (permutes)");
   permute_qkv_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(s.q, s.k, s.v, dev(qkv), B, S, NH, HS);
   STRATA_CUDA_CHECK_LAUNCH("permute_qkv_kernel");
+  blas.mark_part("QK^T gemm", "gemm (attention)");
   {  // scores[bh] = Q · K^T  (fp32 out; the scale is applied in the softmax)
     GemmArgs g;
     g.trans_b = true;
@@ -184,9 +186,11 @@ void attention_forward(const Blas& blas, bf16* out, bf16* probs, const bf16* qkv
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   launch_rows("attention softmax", BH * S);
+  blas.mark_part("softmax", "attention (softmax)");
   softmax_forward_kernel<<<blocks_for(BH * S, kRowsPerBlock), kThreads, 0, stream>>>(dev(probs), s.scores, BH * S, S,
                                                                                  scale);
   STRATA_CUDA_CHECK_LAUNCH("softmax_forward_kernel");
+  blas.mark_part("PV gemm", "gemm (attention)");
   {  // y[bh] = P · V
     GemmArgs g;
     g.M = S;
@@ -204,6 +208,7 @@ void attention_forward(const Blas& blas, bf16* out, bf16* probs, const bf16* qkv
     g.batch = BH;
     gemm(blas, g);
   }
+  blas.mark_part("unpermute", "attention (permutes)");
   unpermute_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dev(out), s.y, B, S, NH, HS);
   STRATA_CUDA_CHECK_LAUNCH("unpermute_kernel");
 }
@@ -214,6 +219,7 @@ void attention_backward(const Blas& blas, bf16* dqkv, const bf16* dout, const bf
   const index_t B = sh.B, S = sh.S, NH = sh.NH, HS = sh.head_size(), BH = B * NH, n = B * S * sh.C;
   const Scratch s = carve(sh, scratch);
   cudaStream_t stream = blas.stream();
+  blas.mark_part("permute qkv, dout", "attention (permutes)");
   permute_qkv_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(s.q, s.k, s.v, dev(qkv), B, S, NH, HS);
   STRATA_CUDA_CHECK_LAUNCH("permute_qkv_kernel");
   permute_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(s.y, dev(dout), B, S, NH, HS);
@@ -223,6 +229,7 @@ void attention_backward(const Blas& blas, bf16* dqkv, const bf16* dout, const bf
     gemm(blas, g);
   };
   const auto c = [](const bf* p) { return reinterpret_cast<const bf16*>(p); };
+  blas.mark_part("dP gemm", "gemm (attention)");
   {  // dP[bh] = dY · V^T  (fp32)
     GemmArgs g;
     g.trans_b = true;
@@ -232,6 +239,7 @@ void attention_backward(const Blas& blas, bf16* dqkv, const bf16* dout, const bf
     g.C = s.scores, g.c_type = OutType::F32, g.ldc = S, g.stride_c = S * S;
     batched(g);
   }
+  blas.mark_part("dV gemm", "gemm (attention)");
   {  // dV[bh] = P^T · dY
     GemmArgs g;
     g.trans_a = true;
@@ -243,9 +251,11 @@ void attention_backward(const Blas& blas, bf16* dqkv, const bf16* dout, const bf
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   launch_rows("attention softmax backward", BH * S);
+  blas.mark_part("softmax backward", "attention (softmax)");
   softmax_backward_kernel<<<blocks_for(BH * S, kRowsPerBlock), kThreads, 0, stream>>>(s.dscores, dev(probs), s.scores,
                                                                                   BH * S, S, scale);
   STRATA_CUDA_CHECK_LAUNCH("softmax_backward_kernel");
+  blas.mark_part("dQ gemm", "gemm (attention)");
   {  // dQ[bh] = dS · K
     GemmArgs g;
     g.M = S, g.N = HS, g.K = S;
@@ -254,6 +264,7 @@ void attention_backward(const Blas& blas, bf16* dqkv, const bf16* dout, const bf
     g.C = s.dq, g.ldc = HS, g.stride_c = S * HS;
     batched(g);
   }
+  blas.mark_part("dK gemm", "gemm (attention)");
   {  // dK[bh] = dS^T · Q
     GemmArgs g;
     g.trans_a = true;
@@ -263,6 +274,7 @@ void attention_backward(const Blas& blas, bf16* dqkv, const bf16* dout, const bf
     g.C = s.dk, g.ldc = HS, g.stride_c = S * HS;
     batched(g);
   }
+  blas.mark_part("unpermute dqkv", "attention (permutes)");
   unpermute_qkv_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dev(dqkv), s.dq, s.dk, s.dv, B, S, NH, HS);
   STRATA_CUDA_CHECK_LAUNCH("unpermute_qkv_kernel");
 }

@@ -8,6 +8,21 @@
 
 namespace strata::kernels::cuda {
 
+// Optional observer of the work queued on a stream, for profiling (strata-gpu-bench
+// --profile). A caller marks where each phase of its work begins; launchers that queue
+// several distinct pieces (matmul_backward, attention) mark each piece as a part of the
+// current phase through Blas::mark_part. An implementation records a CUDA event at each
+// mark; nothing is recorded when no marker is set (the default), so the normal path pays
+// one null-pointer test per launcher. Names and categories are string literals.
+class PhaseMarker {
+ public:
+  virtual ~PhaseMarker() = default;
+  // `phase` begins now: the work queued from here to the next mark belongs to it.
+  virtual void mark(const char* phase, const char* category) = 0;
+  // A part of the current phase begins now ("<phase>: <part>").
+  virtual void mark_part(const char* part, const char* category) = 0;
+};
+
 class Blas {
  public:
   // Creates the handle and binds it to `stream`. `workspace` (device memory, may be null
@@ -21,11 +36,23 @@ class Blas {
   cublasContext* handle() const { return handle_; }
   Stream stream() const { return stream_; }
 
+  // Profiling hook (not owned; null to stop). The launchers that take a Blas mark their
+  // parts through it.
+  void set_marker(PhaseMarker* marker) { marker_ = marker; }
+  PhaseMarker* marker() const { return marker_; }
+  void mark(const char* phase, const char* category) const {
+    if (marker_ != nullptr) marker_->mark(phase, category);
+  }
+  void mark_part(const char* part, const char* category) const {
+    if (marker_ != nullptr) marker_->mark_part(part, category);
+  }
+
   static constexpr std::size_t kRecommendedWorkspaceBytes = std::size_t{32} << 20;
 
  private:
   cublasContext* handle_ = nullptr;
   Stream stream_ = nullptr;
+  PhaseMarker* marker_ = nullptr;
 };
 
 enum class OutType { BF16, F32 };

@@ -41,8 +41,10 @@ void matmul_forward(const Blas& blas, bf16* out, const bf16* inp, const bf16* we
   if (ld_out == 0) ld_out = OC;
   if (ld_out < OC) throw std::invalid_argument("matmul_forward: ld_out < OC");
   if (bias != nullptr && N * OC > 0) {
+    blas.mark_part("bias broadcast", "bias (broadcast, column sums)");
     broadcast_bias_kernel<<<blocks_for(N * OC, 256), 256, 0, blas.stream()>>>(dev(out), dev(bias), N, OC, ld_out);
     STRATA_CUDA_CHECK_LAUNCH("broadcast_bias_kernel");
+    blas.mark_part("gemm", "gemm (linear layers)");
   }
   GemmArgs g;
   g.trans_b = true;  // W is [OC,C]: out = inp · W^T
@@ -67,6 +69,7 @@ void matmul_backward(const Blas& blas, bf16* dinp, float* dweight, float* dbias,
   if (ld_dout == 0) ld_dout = OC;
   if (ld_dout < OC) throw std::invalid_argument("matmul_backward: ld_dout < OC");
   if (dinp != nullptr) {  // dinp[N,C] = dout[N,OC] · W[OC,C]
+    blas.mark_part("dinp gemm", "gemm (linear layers)");
     GemmArgs g;
     g.M = N;
     g.N = C;
@@ -81,6 +84,7 @@ void matmul_backward(const Blas& blas, bf16* dinp, float* dweight, float* dbias,
     gemm(blas, g);
   }
   {  // dweight[OC,C] += dout^T[OC,N] · inp[N,C], in fp32
+    blas.mark_part("dweight gemm", "gemm (linear layers)");
     GemmArgs g;
     g.trans_a = true;
     g.M = OC;
@@ -99,6 +103,7 @@ void matmul_backward(const Blas& blas, bf16* dinp, float* dweight, float* dbias,
   if (dbias != nullptr && N > 0) {
     const index_t chunks = colsum_chunks(N);
     if (chunks > 65535) throw std::invalid_argument("matmul_backward: too many rows for the bias reduction");
+    blas.mark_part("dbias column sum", "bias (broadcast, column sums)");
     const dim3 grid(blocks_for(OC, kColsumCols), static_cast<unsigned int>(chunks));
     bias_partial_kernel<<<grid, dim3(kColsumCols, kColsumLanes), 0, blas.stream()>>>(scratch, dev(dout), N, OC,
                                                                                      ld_dout);

@@ -2,7 +2,7 @@
 // matmul rate for MFU. Prints one JSON line on stdout (progress on stderr).
 //
 //   strata-gpu-bench [--batch 16] [--seq 1024] [--steps 20] [--warmup 5] [--seed 1]
-//                    [--lr 3e-4] [--matmul-size 8192]
+//                    [--lr 3e-4] [--matmul-size 8192] [--profile]
 //
 // A step is zero_grads, forward, backward and a clipped (max norm 1) AdamW step on fresh
 // random tokens and targets (fixed seed), timed with CUDA events and synchronised, as the
@@ -10,10 +10,20 @@
 // MFU = flops_per_token * tokens_per_s / measured bf16 GEMM FLOP/s, with
 // flops_per_token = 6 * (params - wpe) + 12 * layers * seq * width: the PaLM / nanoGPT
 // convention that ../shared/bench/pytorch_gpt_baseline.py reports, so the two MFUs compare.
+//
+// --profile: the timed steps (not the warm-ups) also record a CUDA event at every phase
+// the model marks (CudaGptModel::set_phase_marker: each layernorm, linear layer, attention
+// piece, GELU, residual, the LM head, cross-entropy, the backward of each, the optimizer),
+// and a table of ms per step and share of the step for each phase (summed over the layers),
+// then per category and per section (fwd / bwd / opt), goes to stdout after the JSON line.
+// The events add a few hundred records per step, so a profiled run is a separate, short
+// invocation (tools/gpu-check.sh: 2 warm-up + 3 profiled steps); its step time is printed
+// next to the table, to compare with the unprofiled run.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
@@ -36,6 +46,7 @@ struct Args {
   int64_t batch = 16, seq = 1024, steps = 20, warmup = 5, matmul = 8192;
   uint64_t seed = 1;
   double lr = 3e-4;
+  bool profile = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -44,8 +55,12 @@ Args parse(int argc, char** argv) {
     const std::string k = argv[i];
     if (k == "--help" || k == "-h") {
       std::printf("usage: strata-gpu-bench [--batch N] [--seq N] [--steps N] [--warmup N] [--seed N] [--lr X] "
-                  "[--matmul-size N]\n");
+                  "[--matmul-size N] [--profile]\n");
       std::exit(0);
+    }
+    if (k == "--profile") {
+      a.profile = true;
+      continue;
     }
     if (i + 1 >= argc) throw std::invalid_argument("missing value after " + k);
     const std::string v = argv[++i];
@@ -121,6 +136,121 @@ double measure_matmul_tflops(int64_t n) {
   return tflops;
 }
 
+// Records a CUDA event at every mark on the model's compute stream; after each step,
+// attributes the time between consecutive events to the phase that the earlier one began,
+// summed by name over the layers and the steps.
+class EventProfiler final : public kc::PhaseMarker {
+ public:
+  explicit EventProfiler(cudaStream_t stream) : stream_(stream) {}
+  ~EventProfiler() override {
+    for (cudaEvent_t e : events_) cudaEventDestroy(e);
+  }
+  EventProfiler(const EventProfiler&) = delete;
+  EventProfiler& operator=(const EventProfiler&) = delete;
+
+  void mark(const char* phase, const char* category) override {
+    phase_ = phase;
+    record(phase_, category);
+  }
+  void mark_part(const char* part, const char* category) override {
+    record(phase_ + ": " + part, category);
+  }
+  void begin_step() {
+    used_ = 0;
+    names_.clear();
+    categories_.clear();
+    phase_ = "step start";
+    record(phase_, "other");
+  }
+  // Records the closing event, waits for it and adds this step's phases to the totals.
+  void end_step() {
+    record("end", "other");
+    STRATA_CUDA_CHECK(cudaEventSynchronize(events_[used_ - 1]));
+    for (size_t i = 0; i + 1 < used_; ++i) {
+      float ms = 0.0f;
+      STRATA_CUDA_CHECK(cudaEventElapsedTime(&ms, events_[i], events_[i + 1]));
+      Row& r = rows_[names_[i]];
+      r.category = categories_[i];
+      r.ms += ms;
+      ++r.calls;
+      total_ms_ += ms;
+    }
+    marks_per_step_ = used_;
+    ++steps_;
+  }
+
+  void print(double step_ms_median) const {
+    if (steps_ == 0) return;
+    const double per = 1.0 / static_cast<double>(steps_);
+    const double total = total_ms_ * per;
+    std::vector<std::pair<std::string, Row>> rows(rows_.begin(), rows_.end());
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
+    std::printf("\n=== strata profile: %lld profiled steps, %zu events per step; %.2f ms/step between the first "
+                "and the last event (median profiled step %.2f ms, event to event around the whole step) ===\n",
+                static_cast<long long>(steps_), marks_per_step_, total, step_ms_median);
+    std::printf("%-58s %10s %7s %7s %6s  %s\n", "phase (summed over layers)", "ms/step", "%", "cum %", "calls",
+                "category");
+    double cum = 0.0;
+    int hidden = 0;
+    for (const auto& [name, r] : rows) {
+      const double ms = r.ms * per;
+      cum += ms;
+      if (ms < 0.0005) {
+        ++hidden;
+        continue;
+      }
+      std::printf("%-58s %10.3f %6.2f%% %6.2f%% %6.0f  %s\n", name.c_str(), ms, 100.0 * ms / total,
+                  100.0 * cum / total, static_cast<double>(r.calls) * per, r.category.c_str());
+    }
+    if (hidden > 0) std::printf("(%d phases under 0.5 us/step not shown: markers with no work of their own)\n", hidden);
+    auto group = [&](const char* title, auto key) {
+      std::map<std::string, double> g;
+      for (const auto& [name, r] : rows) g[key(name, r)] += r.ms * per;
+      std::vector<std::pair<std::string, double>> v(g.begin(), g.end());
+      std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+      std::printf("\n%-58s %10s %7s\n", title, "ms/step", "%");
+      for (const auto& [k, ms] : v) std::printf("%-58s %10.3f %6.2f%%\n", k.c_str(), ms, 100.0 * ms / total);
+    };
+    group("category", [](const std::string&, const Row& r) { return r.category; });
+    group("section", [](const std::string& name, const Row&) {
+      const std::string first = name.substr(0, name.find(' '));
+      if (first == "fwd") return std::string("forward");
+      if (first == "bwd") return std::string("backward");
+      if (first == "opt") return std::string("optimizer (grad norm, clipping, AdamW)");
+      return std::string("other (zero grads, step start)");
+    });
+    std::printf("=== end of strata profile ===\n");
+    std::fflush(stdout);
+  }
+
+ private:
+  struct Row {
+    std::string category;
+    double ms = 0.0;
+    int64_t calls = 0;
+  };
+  void record(std::string name, const char* category) {
+    if (used_ == events_.size()) {
+      cudaEvent_t e = nullptr;
+      STRATA_CUDA_CHECK(cudaEventCreate(&e));
+      events_.push_back(e);
+    }
+    STRATA_CUDA_CHECK(cudaEventRecord(events_[used_], stream_));
+    ++used_;
+    names_.push_back(std::move(name));
+    categories_.emplace_back(category);
+  }
+
+  cudaStream_t stream_;
+  std::vector<cudaEvent_t> events_;
+  size_t used_ = 0, marks_per_step_ = 0;
+  std::vector<std::string> names_, categories_;
+  std::string phase_;
+  std::map<std::string, Row> rows_;
+  double total_ms_ = 0.0;
+  int64_t steps_ = 0;
+};
+
 int run(const Args& a) {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
@@ -149,17 +279,22 @@ int run(const Args& a) {
   STRATA_CUDA_CHECK(cudaEventCreate(&t1));
   std::vector<double> ms;
   double loss_first = 0.0, loss_last = 0.0;
+  EventProfiler profiler(model.compute_stream());
   for (int64_t s = 0; s < a.warmup + a.steps; ++s) {
     for (int64_t i = 0; i < N; ++i) {
       tokens[i] = tok(gen);
       targets[i] = tok(gen);
     }
+    const bool profiled = a.profile && s >= a.warmup;
+    model.set_phase_marker(profiled ? &profiler : nullptr);
+    if (profiled) profiler.begin_step();
     STRATA_CUDA_CHECK(cudaEventRecord(t0, model.compute_stream()));
     model.zero_grads();
     model.forward_async(tokens.data(), targets.data(), a.batch, a.seq);
     model.backward();
     model.step(a.lr, 1.0);
     STRATA_CUDA_CHECK(cudaEventRecord(t1, model.compute_stream()));
+    if (profiled) profiler.end_step();
     STRATA_CUDA_CHECK(cudaEventSynchronize(t1));
     float step_ms = 0.0f;
     STRATA_CUDA_CHECK(cudaEventElapsedTime(&step_ms, t0, t1));
@@ -187,13 +322,15 @@ int run(const Args& a) {
               "\"flops_per_token\":%.0f,\"warmup\":%lld,\"steps_timed\":%zu,\"ms_per_step\":%.3f,"
               "\"ms_per_step_mean\":%.3f,\"ms_per_step_min\":%.3f,\"ms_per_step_max\":%.3f,\"tokens_per_s\":%.1f,"
               "\"loss_first\":%.4f,\"loss_last\":%.4f,\"peak_device_bytes\":%zu,\"device_used_bytes\":%zu,"
-              "\"matmul_tflops\":%.1f,\"mfu\":%.4f,"
+              "\"matmul_tflops\":%.1f,\"mfu\":%.4f,\"profiled\":%s,"
               "\"mfu_formula\":\"(6*(params-wpe)+12*layers*seq*width)*tokens_per_s/matmul_flops\"}\n",
               prop.name, static_cast<long long>(a.batch), static_cast<long long>(a.seq),
               static_cast<long long>(params), flops_per_token, static_cast<long long>(a.warmup), ms.size(), median,
               mean, sorted.front(), sorted.back(), tokens_per_s, loss_first, loss_last, model.peak_device_bytes(),
-              total_b - free_b, tflops, mfu);
+              total_b - free_b, tflops, mfu, a.profile ? "true" : "false");
   std::fflush(stdout);
+  model.set_phase_marker(nullptr);
+  if (a.profile) profiler.print(median);
   return 0;
 }
 

@@ -140,6 +140,8 @@ struct CudaGptModel::Impl {
     if (staging != nullptr) cudaFreeHost(staging);
   }
 
+  void mark(const char* phase, const char* category) const { blas.mark(phase, category); }
+
   bf16* act(int64_t off) const { return acts.data() + off; }
   float* stat(int64_t off) const { return stats.data() + off; }
   const bf16* w(int64_t off) const { return working.data() + off; }
@@ -225,6 +227,8 @@ void CudaGptModel::forward_async(const int32_t* tokens, const int32_t* targets, 
   check_shape(B, S);
   backward_pending_ = false;
   Impl& m = *impl_;
+  // Host time (validation, token buckets) shows up here when the GPU has nothing queued.
+  m.mark("fwd input: host checks, buckets, upload", "input (host work, upload)");
   const GptConfig& c = config();
   const int64_t N = B * S, C = c.width, F = c.ffn_width(), V = c.vocab_size, Vp = m.Vp;
   // Kernels cannot throw: validate ids here, before anything is queued.
@@ -262,31 +266,45 @@ void CudaGptModel::forward_async(const int32_t* tokens, const int32_t* targets, 
 
   const ParameterLayout& lay = layout_;
   const kc::AttentionShape ash{B, S, C, c.heads};
+  m.mark("fwd encoder", "embedding");
   kc::encoder_forward(compute_, m.act(m.encoded), m.d_tokens, m.w(lay.wte()), m.w(lay.wpe()), B, S, C);
   const bf16* x = m.act(m.encoded);
   bf16* proj = m.act(m.proj);
   for (int64_t l = 0; l < c.layers; ++l) {
     const BlockOffsets& w = lay.block(l);
     const Impl::Block& a = m.blocks[static_cast<size_t>(l)];
+    m.mark("fwd ln_1", "layernorm");
     kc::layernorm_forward(compute_, m.act(a.ln1), m.stat(a.ln1_mean), m.stat(a.ln1_rstd), x, m.w(w.ln_1_weight),
                           m.w(w.ln_1_bias), N, C);
+    m.mark("fwd attn.c_attn (qkv)", "gemm (linear layers)");
     kc::matmul_forward(m.blas, m.act(a.qkv), m.act(a.ln1), m.w(w.c_attn_weight), m.w(w.c_attn_bias), N, C, 3 * C);
+    m.mark("fwd attention", "attention (other)");
     kc::attention_forward(m.blas, m.act(a.atty), m.act(a.probs), m.act(a.qkv), ash, m.attn_scratch.data());
+    m.mark("fwd attn.c_proj", "gemm (linear layers)");
     kc::matmul_forward(m.blas, proj, m.act(a.atty), m.w(w.attn_proj_weight), m.w(w.attn_proj_bias), N, C, C);
+    m.mark("fwd residual", "residual");
     kc::residual_forward(compute_, m.act(a.res2), x, proj, N * C);
+    m.mark("fwd ln_2", "layernorm");
     kc::layernorm_forward(compute_, m.act(a.ln2), m.stat(a.ln2_mean), m.stat(a.ln2_rstd), m.act(a.res2),
                           m.w(w.ln_2_weight), m.w(w.ln_2_bias), N, C);
+    m.mark("fwd mlp.c_fc", "gemm (linear layers)");
     kc::matmul_forward(m.blas, m.act(a.fch), m.act(a.ln2), m.w(w.c_fc_weight), m.w(w.c_fc_bias), N, C, F);
+    m.mark("fwd gelu", "gelu");
     kc::gelu_forward(compute_, m.act(a.fch_gelu), m.act(a.fch), N * F);
+    m.mark("fwd mlp.c_proj", "gemm (linear layers)");
     kc::matmul_forward(m.blas, proj, m.act(a.fch_gelu), m.w(w.mlp_proj_weight), m.w(w.mlp_proj_bias), N, F, C);
+    m.mark("fwd residual", "residual");
     kc::residual_forward(compute_, m.act(a.res3), m.act(a.res2), proj, N * C);
     x = m.act(a.res3);
   }
+  m.mark("fwd ln_f", "layernorm");
   kc::layernorm_forward(compute_, m.act(m.lnf), m.stat(m.lnf_mean), m.stat(m.lnf_rstd), x, m.w(lay.ln_f_weight()),
                         m.w(lay.ln_f_bias()), N, C);
   // Tied head: logits[N,V] (rows of Vp) = lnf · wte^T.
+  m.mark("fwd lm head", "gemm (lm head)");
   kc::matmul_forward(m.blas, m.act(m.logits), m.act(m.lnf), m.w(lay.wte()), nullptr, N, C, V, Vp);
   if (has_targets_) {
+    m.mark("fwd cross-entropy", "cross-entropy");
     kc::crossentropy_forward(compute_, m.stat(m.losses), m.stat(m.ce_lse), m.act(m.logits), m.d_targets, N, V, Vp);
     const double inv = valid_targets_ > 0 ? 1.0 / static_cast<double>(valid_targets_)
                                           : std::numeric_limits<double>::quiet_NaN();
@@ -316,14 +334,18 @@ void CudaGptModel::backward(double loss_scale) {
   bf16* dlnf = m.act(m.dnarrow);
   if (valid_targets_ > 0) {
     const float dloss = static_cast<float>(loss_scale / static_cast<double>(valid_targets_));
+    m.mark("bwd cross-entropy", "cross-entropy");
     kc::crossentropy_backward(compute_, m.act(m.logits), m.act(m.logits), m.stat(m.ce_lse), m.d_targets, dloss, N, V,
                               Vp);
+    m.mark("bwd lm head", "gemm (lm head)");
     kc::matmul_backward(m.blas, dlnf, m.g(lay.wte()), nullptr, m.act(m.logits), m.act(m.lnf), m.w(lay.wte()), N, C, V,
                         /*accumulate_dinp=*/false, scratch, Vp);
   } else {  // every target ignored: the loss term contributes nothing (as the CPU model)
     STRATA_CUDA_CHECK(cudaMemsetAsync(dlnf, 0, N * C * sizeof(bf16), compute_));
   }
+  m.mark("bwd zero dres", "memset");
   STRATA_CUDA_CHECK(cudaMemsetAsync(m.act(m.dres), 0, N * C * sizeof(bf16), compute_));
+  m.mark("bwd ln_f", "layernorm");
   const bf16* x_last = m.act(m.blocks.back().res3);
   kc::layernorm_backward(compute_, m.act(m.dres), m.g(lay.ln_f_weight()), m.g(lay.ln_f_bias()), dlnf, x_last,
                          m.w(lay.ln_f_weight()), m.stat(m.lnf_mean), m.stat(m.lnf_rstd), N, C, scratch);
@@ -333,6 +355,7 @@ void CudaGptModel::backward(double loss_scale) {
     STRATA_CUDA_CHECK(cudaEventRecord(e, compute_));
     if (grad_ready_hook_) grad_ready_hook_(l, e);
   }
+  m.mark("bwd encoder", "embedding");
   kc::encoder_backward(compute_, m.g(lay.wte()), m.g(lay.wpe()), m.act(m.dres), m.buckets, B_, S_, C);
 }
 
@@ -350,31 +373,40 @@ void CudaGptModel::backward_block(int64_t l) {
 
   // MLP: res3 = res2 + c_proj(gelu(c_fc(ln_2(res2)))).
   bf16* dgelu = m.act(m.dwide_a);
+  m.mark("bwd mlp.c_proj", "gemm (linear layers)");
   kc::matmul_backward(m.blas, dgelu, m.g(w.mlp_proj_weight), m.g(w.mlp_proj_bias), dres, m.act(a.fch_gelu),
                       m.w(w.mlp_proj_weight), N, F, C, false, scratch);
   bf16* dfch = m.act(m.dwide_b);
+  m.mark("bwd gelu", "gelu");
   kc::gelu_backward(compute_, dfch, m.act(a.fch), dgelu, N * F);
   bf16* dln2 = m.act(m.dnarrow);
+  m.mark("bwd mlp.c_fc", "gemm (linear layers)");
   kc::matmul_backward(m.blas, dln2, m.g(w.c_fc_weight), m.g(w.c_fc_bias), dfch, m.act(a.ln2), m.w(w.c_fc_weight), N,
                       C, F, false, scratch);
+  m.mark("bwd ln_2", "layernorm");
   kc::layernorm_backward(compute_, dres, m.g(w.ln_2_weight), m.g(w.ln_2_bias), dln2, m.act(a.res2),
                          m.w(w.ln_2_weight), m.stat(a.ln2_mean), m.stat(a.ln2_rstd), N, C, scratch);
 
   // Attention: res2 = x + c_proj(attention(c_attn(ln_1(x)))).
   bf16* datty = m.act(m.dnarrow);
+  m.mark("bwd attn.c_proj", "gemm (linear layers)");
   kc::matmul_backward(m.blas, datty, m.g(w.attn_proj_weight), m.g(w.attn_proj_bias), dres, m.act(a.atty),
                       m.w(w.attn_proj_weight), N, C, C, false, scratch);
   bf16* dqkv = m.act(m.dwide_a);
+  m.mark("bwd attention", "attention (other)");
   kc::attention_backward(m.blas, dqkv, datty, m.act(a.qkv), m.act(a.probs), {B_, S_, C, c.heads},
                          m.attn_scratch.data());
   bf16* dln1 = m.act(m.dwide_b);
+  m.mark("bwd attn.c_attn (qkv)", "gemm (linear layers)");
   kc::matmul_backward(m.blas, dln1, m.g(w.c_attn_weight), m.g(w.c_attn_bias), dqkv, m.act(a.ln1),
                       m.w(w.c_attn_weight), N, C, 3 * C, false, scratch);
+  m.mark("bwd ln_1", "layernorm");
   kc::layernorm_backward(compute_, dres, m.g(w.ln_1_weight), m.g(w.ln_1_bias), dln1, x, m.w(w.ln_1_weight),
                          m.stat(a.ln1_mean), m.stat(a.ln1_rstd), N, C, scratch);
 }
 
 void CudaGptModel::zero_grads() {
+  impl_->mark("zero grads", "memset");
   STRATA_CUDA_CHECK(
       cudaMemsetAsync(impl_->grads.data(), 0, layout_.total_count() * sizeof(float), compute_));
 }
@@ -389,6 +421,7 @@ void CudaGptModel::step(double lr, double max_grad_norm) {
   double* norm = norm2 + 1;
   float* coef = reinterpret_cast<float*>(norm2 + 2);
   const int64_t total = layout_.total_count();
+  m.mark("opt grad norm, clip coefficient", "optimizer");
   kc::grad_norm_squared(compute_, norm2, m.grads.data(), total, partials);
   // No clipping: an infinite max_norm gives coef = 1 and still reports the norm.
   kc::clip_coefficient(compute_, coef, norm, norm2,
@@ -397,6 +430,7 @@ void CudaGptModel::step(double lr, double max_grad_norm) {
     kc::adamw_update(compute_, m.params.data() + lo, m.working.data() + lo, m.grads.data() + lo, m.adam_m.data() + lo,
                      m.adam_v.data() + lo, hi - lo, s, decayed, coef);
   };
+  m.mark("opt adamw", "optimizer");
   int64_t pos = 0;
   for (const kernels::cpu::DecayRange& r : layout_.weight_decay_ranges()) {
     update(pos, r.begin, false);
@@ -414,6 +448,8 @@ double CudaGptModel::last_grad_norm() {
   STRATA_CUDA_CHECK(cudaStreamSynchronize(compute_));
   return n;
 }
+
+void CudaGptModel::set_phase_marker(kernels::cuda::PhaseMarker* marker) { impl_->blas.set_marker(marker); }
 
 void CudaGptModel::synchronize() { STRATA_CUDA_CHECK(cudaStreamSynchronize(compute_)); }
 

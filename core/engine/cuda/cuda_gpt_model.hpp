@@ -33,6 +33,10 @@
 
 struct CUevent_st;
 
+namespace strata::kernels::cuda {
+class PhaseMarker;
+}
+
 namespace strata::engine::cuda {
 
 struct CudaAdamWSettings {
@@ -100,6 +104,12 @@ class CudaGptModel {
   // recorded on the compute stream at that point (valid until the next backward).
   using GradReadyHook = std::function<void(int64_t layer, CUevent_st* ready)>;
   void set_grad_ready_hook(GradReadyHook hook) { grad_ready_hook_ = std::move(hook); }
+
+  // Profiling (strata-gpu-bench --profile): with a marker set, zero_grads, forward_async,
+  // backward and step mark every phase they queue ("fwd ln_1", "bwd attention: dP gemm",
+  // ...; the same names in every layer, so a profiler sums them over the layers). Not
+  // owned; null (the default) stops marking. Changes nothing in what is computed.
+  void set_phase_marker(kernels::cuda::PhaseMarker* marker);
 
   const GptConfig& config() const { return layout_.config(); }
   const ParameterLayout& layout() const { return layout_; }

@@ -16,6 +16,11 @@ namespace kc = kernels::cpu;
 // bf16 outputs: one rounding of an fp32 sum; the two BLASes sum in different orders, which
 // matters only where the sum cancels (the atol, relative to the largest output).
 constexpr Bound kBf16Out{kBf16Ulp, 1e-3, 4e-3};
+// With a bias, matmul_forward pre-fills the output with the bias and lets cuBLAS add it
+// through beta = 1 from a bf16 C. On the H100 (2026-11-25) cuBLAS rounded the product
+// before that add at one element where product and bias cancel (error 1.07x the bound
+// above), so the bound allows two roundings of values as large as the output.
+constexpr Bound kBf16OutBias{kBf16Ulp, 2.5e-3, 4e-3};
 // fp32 outputs (weight and bias gradients): products of bf16 values are exact in fp32, so
 // only the summation order differs.
 constexpr Bound kFp32Out{1e-4, 1e-4, 1e-4};
@@ -54,7 +59,7 @@ TEST_P(CudaMatmul, ForwardAndBackwardMatchCpu) {
     kc::matmul_forward(ref.data(), inp.data(), w.data(), with_bias ? bias.data() : nullptr, N, C, OC);
     bool intact = false;
     expect_close(with_bias ? "matmul_forward (bias)" : "matmul_forward (no bias)",
-                 unpad(to_float(d_out.download()), &intact), ref, kBf16Out);
+                 unpad(to_float(d_out.download()), &intact), ref, with_bias ? kBf16OutBias : kBf16Out);
     EXPECT_TRUE(intact) << "matmul_forward wrote into the padding columns";
   }
 
