@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 
 #include "kernels/cuda/types.h"
 
@@ -25,9 +26,12 @@ class PhaseMarker {
 
 class Blas {
  public:
-  // Creates the handle and binds it to `stream`. `workspace` (device memory, may be null
-  // for cuBLAS's own default) lets the caller account for it; 32 MiB is what cuBLAS
-  // recommends on Hopper. Throws std::runtime_error naming the failing call.
+  // Creates the cuBLAS and cuBLASLt handles and binds them to `stream`. `workspace`
+  // (device memory, may be null for cuBLAS's own default; cuBLASLt then gets none) lets the
+  // caller account for it; 32 MiB is what cuBLAS recommends on Hopper. Both libraries use
+  // it, one call at a time on the one stream. Throws std::runtime_error naming the call.
+  // Fused cuBLASLt epilogues (gemm_lt) start enabled unless the environment variable
+  // STRATA_CUDA_LT_EPILOGUES is "0".
   Blas(Stream stream, void* workspace, std::size_t workspace_bytes);
   ~Blas();
   Blas(const Blas&) = delete;
@@ -35,6 +39,15 @@ class Blas {
 
   cublasContext* handle() const { return handle_; }
   Stream stream() const { return stream_; }
+  void* workspace() const { return workspace_; }
+  std::size_t workspace_bytes() const { return workspace_bytes_; }
+
+  // Whether gemm_lt may fuse (bias, GELU) into cuBLASLt epilogues; off: every caller takes
+  // its unfused path (separate kernels), the fallback kept for comparison and safety.
+  void set_lt_epilogues(bool on) { lt_epilogues_ = on; }
+  bool lt_epilogues() const { return lt_epilogues_; }
+  struct LtState;  // cuBLASLt handle and the algorithm cache (blas.cpp)
+  LtState& lt() const { return *lt_; }
 
   // Profiling hook (not owned; null to stop). The launchers that take a Blas mark their
   // parts through it.
@@ -52,6 +65,10 @@ class Blas {
  private:
   cublasContext* handle_ = nullptr;
   Stream stream_ = nullptr;
+  void* workspace_ = nullptr;
+  std::size_t workspace_bytes_ = 0;
+  bool lt_epilogues_ = true;
+  std::unique_ptr<LtState> lt_;
   PhaseMarker* marker_ = nullptr;
 };
 
@@ -78,5 +95,31 @@ struct GemmArgs {
   index_t batch = 1;
 };
 void gemm(const Blas& blas, const GemmArgs& g);
+
+// A single (unbatched) row-major bf16 GEMM through cuBLASLt with a fused epilogue:
+//   C[M,N] = epilogue(op(A)[M,K] · op(B)[K,N])            (fp32 accumulation, C written)
+// Bias:        C = P + bias[N] (broadcast over the rows), added in fp32 before C's rounding.
+// GeluAuxBias: aux = P + bias (bf16, row stride ld_aux), C = gelu(P + bias) from the fp32
+//              sum (GELU with the tanh approximation, as cuBLASLt defines it).
+// DGelu:       C = P * gelu'(aux) elementwise (aux: the forward's GELU input, [M,N]).
+// Returns false, having queued nothing, when the Blas has the epilogues off, a pointer is
+// not 16-byte aligned, a leading dimension is not a multiple of 8, or cuBLASLt offers no
+// algorithm; the caller then takes its unfused path. Algorithms are cached per shape.
+enum class Epilogue { Bias, GeluAuxBias, DGelu };
+struct LtGemmArgs {
+  bool trans_a = false, trans_b = false;
+  index_t M = 0, N = 0, K = 0;
+  const bf16* A = nullptr;
+  index_t lda = 0;
+  const bf16* B = nullptr;
+  index_t ldb = 0;
+  bf16* C = nullptr;
+  index_t ldc = 0;
+  Epilogue epilogue = Epilogue::Bias;
+  const bf16* bias = nullptr;  // Bias, GeluAuxBias
+  bf16* aux = nullptr;         // GeluAuxBias (written), DGelu (read)
+  index_t ld_aux = 0;
+};
+bool gemm_lt(const Blas& blas, const LtGemmArgs& g);
 
 }  // namespace strata::kernels::cuda

@@ -2,6 +2,7 @@
 
 #include "kernels/cuda/colsum.cuh"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/gelu.h"
 
 namespace strata::kernels::cuda {
 using namespace detail;
@@ -36,11 +37,21 @@ __global__ void bias_partial_kernel(float* partial, const bf* dout, index_t N, i
 
 }  // namespace
 
-void matmul_forward(const Blas& blas, bf16* out, const bf16* inp, const bf16* weight, const bf16* bias, index_t N,
+bool matmul_forward(const Blas& blas, bf16* out, const bf16* inp, const bf16* weight, const bf16* bias, index_t N,
                     index_t C, index_t OC, index_t ld_out) {
   if (ld_out == 0) ld_out = OC;
   if (ld_out < OC) throw std::invalid_argument("matmul_forward: ld_out < OC");
   if (bias != nullptr && N * OC > 0) {
+    LtGemmArgs lt;
+    lt.trans_b = true;  // W is [OC,C]: out = inp · W^T
+    lt.M = N, lt.N = OC, lt.K = C;
+    lt.A = inp, lt.lda = C;
+    lt.B = weight, lt.ldb = C;
+    lt.C = out, lt.ldc = ld_out;
+    lt.epilogue = Epilogue::Bias;
+    lt.bias = bias;
+    blas.mark_part("gemm + bias epilogue", "gemm (linear layers)");
+    if (gemm_lt(blas, lt)) return true;
     blas.mark_part("bias broadcast", "bias (broadcast, column sums)");
     broadcast_bias_kernel<<<blocks_for(N * OC, 256), 256, 0, blas.stream()>>>(dev(out), dev(bias), N, OC, ld_out);
     STRATA_CUDA_CHECK_LAUNCH("broadcast_bias_kernel");
@@ -59,16 +70,52 @@ void matmul_forward(const Blas& blas, bf16* out, const bf16* inp, const bf16* we
   g.C = out;
   g.ldc = ld_out;
   gemm(blas, g);
+  return false;
+}
+
+bool matmul_forward_gelu(const Blas& blas, bf16* out, bf16* pre, const bf16* inp, const bf16* weight,
+                         const bf16* bias, index_t N, index_t C, index_t OC) {
+  if (bias != nullptr && N * OC > 0) {
+    LtGemmArgs lt;
+    lt.trans_b = true;
+    lt.M = N, lt.N = OC, lt.K = C;
+    lt.A = inp, lt.lda = C;
+    lt.B = weight, lt.ldb = C;
+    lt.C = out, lt.ldc = OC;
+    lt.epilogue = Epilogue::GeluAuxBias;
+    lt.bias = bias;
+    lt.aux = pre, lt.ld_aux = OC;
+    blas.mark_part("gemm + bias + gelu epilogue", "gemm (linear layers)");
+    if (gemm_lt(blas, lt)) return true;
+  }
+  matmul_forward(blas, pre, inp, weight, bias, N, C, OC);
+  blas.mark_part("gelu", "gelu");
+  gelu_forward(blas.stream(), out, pre, N * OC);
+  return false;
 }
 
 index_t matmul_backward_scratch_floats(index_t N, index_t OC) { return colsum_chunks(N) * OC; }
 
-void matmul_backward(const Blas& blas, bf16* dinp, float* dweight, float* dbias, const bf16* dout, const bf16* inp,
+bool matmul_backward(const Blas& blas, bf16* dinp, float* dweight, float* dbias, const bf16* dout, const bf16* inp,
                      const bf16* weight, index_t N, index_t C, index_t OC, bool accumulate_dinp, float* scratch,
-                     index_t ld_dout) {
+                     index_t ld_dout, const bf16* gelu_input) {
   if (ld_dout == 0) ld_dout = OC;
   if (ld_dout < OC) throw std::invalid_argument("matmul_backward: ld_dout < OC");
-  if (dinp != nullptr) {  // dinp[N,C] = dout[N,OC] · W[OC,C]
+  if (gelu_input != nullptr && (dinp == nullptr || accumulate_dinp))
+    throw std::invalid_argument("matmul_backward: gelu_input needs a written dinp");
+  bool fused = false;
+  if (gelu_input != nullptr && N * C > 0) {  // dinp = gelu'(gelu_input) * (dout · W)
+    LtGemmArgs lt;
+    lt.M = N, lt.N = C, lt.K = OC;
+    lt.A = dout, lt.lda = ld_dout;
+    lt.B = weight, lt.ldb = C;
+    lt.C = dinp, lt.ldc = C;
+    lt.epilogue = Epilogue::DGelu;
+    lt.aux = const_cast<bf16*>(gelu_input), lt.ld_aux = C;  // read only (DGELU)
+    blas.mark_part("dinp gemm + dgelu epilogue", "gemm (linear layers)");
+    fused = gemm_lt(blas, lt);
+  }
+  if (dinp != nullptr && !fused) {  // dinp[N,C] = dout[N,OC] · W[OC,C]
     blas.mark_part("dinp gemm", "gemm (linear layers)");
     GemmArgs g;
     g.M = N;
@@ -82,6 +129,10 @@ void matmul_backward(const Blas& blas, bf16* dinp, float* dweight, float* dbias,
     g.C = dinp;
     g.ldc = C;
     gemm(blas, g);
+    if (gelu_input != nullptr) {
+      blas.mark_part("gelu backward", "gelu");
+      gelu_backward(blas.stream(), dinp, gelu_input, dinp, N * C);
+    }
   }
   {  // dweight[OC,C] += dout^T[OC,N] · inp[N,C], in fp32
     blas.mark_part("dweight gemm", "gemm (linear layers)");
@@ -110,6 +161,7 @@ void matmul_backward(const Blas& blas, bf16* dinp, float* dweight, float* dbias,
     STRATA_CUDA_CHECK_LAUNCH("bias_partial_kernel");
     launch_sum_partials(scratch, chunks, OC, OC, dbias, blas.stream());
   }
+  return fused;
 }
 
 }  // namespace strata::kernels::cuda

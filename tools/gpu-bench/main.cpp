@@ -2,7 +2,7 @@
 // matmul rate for MFU. Prints one JSON line on stdout (progress on stderr).
 //
 //   strata-gpu-bench [--batch 16] [--seq 1024] [--steps 20] [--warmup 5] [--seed 1]
-//                    [--lr 3e-4] [--matmul-size 8192] [--profile]
+//                    [--lr 3e-4] [--matmul-size 8192] [--profile] [--no-fused-epilogues]
 //
 // A step is zero_grads, forward, backward and a clipped (max norm 1) AdamW step on fresh
 // random tokens and targets (fixed seed), timed with CUDA events and synchronised, as the
@@ -47,6 +47,7 @@ struct Args {
   uint64_t seed = 1;
   double lr = 3e-4;
   bool profile = false;
+  bool fused = true;  // cuBLASLt epilogues (CudaGptModel::set_fused_epilogues)
 };
 
 Args parse(int argc, char** argv) {
@@ -55,11 +56,15 @@ Args parse(int argc, char** argv) {
     const std::string k = argv[i];
     if (k == "--help" || k == "-h") {
       std::printf("usage: strata-gpu-bench [--batch N] [--seq N] [--steps N] [--warmup N] [--seed N] [--lr X] "
-                  "[--matmul-size N] [--profile]\n");
+                  "[--matmul-size N] [--profile] [--no-fused-epilogues]\n");
       std::exit(0);
     }
     if (k == "--profile") {
       a.profile = true;
+      continue;
+    }
+    if (k == "--no-fused-epilogues") {
+      a.fused = false;
       continue;
     }
     if (i + 1 >= argc) throw std::invalid_argument("missing value after " + k);
@@ -269,6 +274,8 @@ int run(const Args& a) {
   const GptConfig cfg{.vocab_size = 50257, .context = 1024, .layers = 12, .heads = 12, .width = 768};
   CudaGptModel model(cfg, a.batch, a.seq, {0.9, 0.95, 1e-8, 0.1});
   model.init_parameters(a.seed);
+  if (!a.fused) model.set_fused_epilogues(false);
+  std::fprintf(stderr, "strata-gpu-bench: cuBLASLt epilogue fusion %s\n", model.fused_epilogues() ? "on" : "off");
   const int64_t N = a.batch * a.seq;
   std::mt19937_64 gen(a.seed);
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(cfg.vocab_size - 1));
@@ -322,12 +329,13 @@ int run(const Args& a) {
               "\"flops_per_token\":%.0f,\"warmup\":%lld,\"steps_timed\":%zu,\"ms_per_step\":%.3f,"
               "\"ms_per_step_mean\":%.3f,\"ms_per_step_min\":%.3f,\"ms_per_step_max\":%.3f,\"tokens_per_s\":%.1f,"
               "\"loss_first\":%.4f,\"loss_last\":%.4f,\"peak_device_bytes\":%zu,\"device_used_bytes\":%zu,"
-              "\"matmul_tflops\":%.1f,\"mfu\":%.4f,\"profiled\":%s,"
+              "\"matmul_tflops\":%.1f,\"mfu\":%.4f,\"profiled\":%s,\"fused_epilogues\":%s,"
               "\"mfu_formula\":\"(6*(params-wpe)+12*layers*seq*width)*tokens_per_s/matmul_flops\"}\n",
               prop.name, static_cast<long long>(a.batch), static_cast<long long>(a.seq),
               static_cast<long long>(params), flops_per_token, static_cast<long long>(a.warmup), ms.size(), median,
               mean, sorted.front(), sorted.back(), tokens_per_s, loss_first, loss_last, model.peak_device_bytes(),
-              total_b - free_b, tflops, mfu, a.profile ? "true" : "false");
+              total_b - free_b, tflops, mfu, a.profile ? "true" : "false",
+              model.fused_epilogues() ? "true" : "false");
   std::fflush(stdout);
   model.set_phase_marker(nullptr);
   if (a.profile) profiler.print(median);

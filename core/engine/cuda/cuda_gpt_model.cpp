@@ -17,7 +17,6 @@
 #include "kernels/cuda/convert.h"
 #include "kernels/cuda/crossentropy.h"
 #include "kernels/cuda/encoder.h"
-#include "kernels/cuda/gelu.h"
 #include "kernels/cuda/layernorm.h"
 #include "kernels/cuda/matmul.h"
 #include "kernels/cuda/residual.h"
@@ -287,10 +286,9 @@ void CudaGptModel::forward_async(const int32_t* tokens, const int32_t* targets, 
     m.mark("fwd ln_2", "layernorm");
     kc::layernorm_forward(compute_, m.act(a.ln2), m.stat(a.ln2_mean), m.stat(a.ln2_rstd), m.act(a.res2),
                           m.w(w.ln_2_weight), m.w(w.ln_2_bias), N, C);
-    m.mark("fwd mlp.c_fc", "gemm (linear layers)");
-    kc::matmul_forward(m.blas, m.act(a.fch), m.act(a.ln2), m.w(w.c_fc_weight), m.w(w.c_fc_bias), N, C, F);
-    m.mark("fwd gelu", "gelu");
-    kc::gelu_forward(compute_, m.act(a.fch_gelu), m.act(a.fch), N * F);
+    m.mark("fwd mlp.c_fc + gelu", "gemm (linear layers)");
+    kc::matmul_forward_gelu(m.blas, m.act(a.fch_gelu), m.act(a.fch), m.act(a.ln2), m.w(w.c_fc_weight),
+                            m.w(w.c_fc_bias), N, C, F);
     m.mark("fwd mlp.c_proj", "gemm (linear layers)");
     kc::matmul_forward(m.blas, proj, m.act(a.fch_gelu), m.w(w.mlp_proj_weight), m.w(w.mlp_proj_bias), N, F, C);
     m.mark("fwd residual", "residual");
@@ -371,14 +369,12 @@ void CudaGptModel::backward_block(int64_t l) {
   float* scratch = m.stat(m.colsum_scratch);
   bf16* dres = m.act(m.dres);
 
-  // MLP: res3 = res2 + c_proj(gelu(c_fc(ln_2(res2)))).
-  bf16* dgelu = m.act(m.dwide_a);
-  m.mark("bwd mlp.c_proj", "gemm (linear layers)");
-  kc::matmul_backward(m.blas, dgelu, m.g(w.mlp_proj_weight), m.g(w.mlp_proj_bias), dres, m.act(a.fch_gelu),
-                      m.w(w.mlp_proj_weight), N, F, C, false, scratch);
-  bf16* dfch = m.act(m.dwide_b);
-  m.mark("bwd gelu", "gelu");
-  kc::gelu_backward(compute_, dfch, m.act(a.fch), dgelu, N * F);
+  // MLP: res3 = res2 + c_proj(gelu(c_fc(ln_2(res2)))). The c_proj backward carries the
+  // gradient through the GELU too (dfch = gelu'(fch) * (dres · W)).
+  bf16* dfch = m.act(m.dwide_a);
+  m.mark("bwd mlp.c_proj + gelu", "gemm (linear layers)");
+  kc::matmul_backward(m.blas, dfch, m.g(w.mlp_proj_weight), m.g(w.mlp_proj_bias), dres, m.act(a.fch_gelu),
+                      m.w(w.mlp_proj_weight), N, F, C, false, scratch, 0, m.act(a.fch));
   bf16* dln2 = m.act(m.dnarrow);
   m.mark("bwd mlp.c_fc", "gemm (linear layers)");
   kc::matmul_backward(m.blas, dln2, m.g(w.c_fc_weight), m.g(w.c_fc_bias), dfch, m.act(a.ln2), m.w(w.c_fc_weight), N,
@@ -450,6 +446,9 @@ double CudaGptModel::last_grad_norm() {
 }
 
 void CudaGptModel::set_phase_marker(kernels::cuda::PhaseMarker* marker) { impl_->blas.set_marker(marker); }
+
+void CudaGptModel::set_fused_epilogues(bool on) { impl_->blas.set_lt_epilogues(on); }
+bool CudaGptModel::fused_epilogues() const { return impl_->blas.lt_epilogues(); }
 
 void CudaGptModel::synchronize() { STRATA_CUDA_CHECK(cudaStreamSynchronize(compute_)); }
 

@@ -111,6 +111,13 @@ class CudaGptModel {
   // owned; null (the default) stops marking. Changes nothing in what is computed.
   void set_phase_marker(kernels::cuda::PhaseMarker* marker);
 
+  // cuBLASLt epilogue fusion (on by default unless STRATA_CUDA_LT_EPILOGUES=0): the linear
+  // layers' biases, the MLP's GELU and its backward inside the GEMMs (kernels/cuda/matmul.h).
+  // Off: the separate-kernel path (bias broadcast + beta = 1, GELU kernels). Same math; the
+  // fused path rounds to bf16 once where the other rounds twice.
+  void set_fused_epilogues(bool on);
+  bool fused_epilogues() const;
+
   const GptConfig& config() const { return layout_.config(); }
   const ParameterLayout& layout() const { return layout_; }
   int64_t parameter_count() const { return layout_.parameter_count(); }

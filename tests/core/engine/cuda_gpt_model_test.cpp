@@ -70,13 +70,19 @@ Err error(const float* gpu, const float* ref, int64_t n) {
   return {r2 > 0 ? std::sqrt(d2 / r2) : std::sqrt(d2), m};
 }
 
-TEST(CudaGptModel, OneTrainingStepMatchesCpuModel) {
+// Both GEMM paths (kernels/cuda/matmul.h): cuBLASLt's fused epilogues (bias, GELU and its
+// backward inside the GEMMs) and the separate kernels, so that a failure names the path.
+class CudaGptModelPaths : public ::testing::TestWithParam<bool> {};
+
+TEST_P(CudaGptModelPaths, OneTrainingStepMatchesCpuModel) {
   GptModel<float> cpu(kTiny, kB, kS);
   init_cpu(cpu, 7);
   const ParameterLayout& lay = cpu.layout();
   const int64_t total = lay.total_count();
   const std::vector<float> initial(cpu.params(), cpu.params() + total);
   CudaGptModel gpu(kTiny, kB, kS, kAdam);
+  gpu.set_fused_epilogues(GetParam());
+  std::printf("  [model] path: cuBLASLt epilogue fusion %s\n", gpu.fused_epilogues() ? "on" : "off");
   gpu.set_parameters(initial.data());
   const Batch b = random_batch(kB * kS, kTiny.vocab_size, 11);
 
@@ -166,6 +172,9 @@ TEST(CudaGptModel, OneTrainingStepMatchesCpuModel) {
               std::fabs(l2_gpu - l2_cpu) / l2_cpu);
   EXPECT_NEAR(l2_gpu, l2_cpu, 1e-2 * l2_cpu);
 }
+
+INSTANTIATE_TEST_SUITE_P(Epilogues, CudaGptModelPaths, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Fused" : "Unfused"; });
 
 TEST(CudaGptModel, GradReadyHookRunsOncePerBlockFromTheLast) {
   CudaGptModel gpu(kTiny, 1, 8);
