@@ -226,8 +226,8 @@ void CudaGptModel::forward_async(const int32_t* tokens, const int32_t* targets, 
   check_shape(B, S);
   backward_pending_ = false;
   Impl& m = *impl_;
-  // Host time (validation, token buckets) shows up here when the GPU has nothing queued.
-  m.mark("fwd input: host checks, buckets, upload", "input (host work, upload)");
+  // Host time (validation, staging) shows up here when the GPU has nothing queued.
+  m.mark("fwd input: host checks, upload", "input (host work, upload)");
   const GptConfig& c = config();
   const int64_t N = B * S, C = c.width, F = c.ffn_width(), V = c.vocab_size, Vp = m.Vp;
   // Kernels cannot throw: validate ids here, before anything is queued.
@@ -247,21 +247,17 @@ void CudaGptModel::forward_async(const int32_t* tokens, const int32_t* targets, 
   B_ = B;
   S_ = S;
 
-  // Stage tokens, targets and buckets in pinned memory and send them in one copy. The
-  // previous forward's copy must have left the staging buffer first.
-  const kc::TokenBuckets buckets = kc::bucket_tokens(tokens, N);
+  // Stage tokens and targets in pinned memory and send them in one copy. The previous
+  // forward's copies must have left the staging buffer first. The token buckets, which
+  // only the backward reads, are built on the host after the forward is queued, while the
+  // GPU runs it, and follow in a second copy (stream order puts it before the backward).
   STRATA_CUDA_CHECK(cudaEventSynchronize(m.staging_free));
   int32_t* h = m.staging;
   std::memcpy(h, tokens, N * sizeof(int32_t));
   if (has_targets_) std::memcpy(h + N, targets, N * sizeof(int32_t));
-  std::memcpy(h + 2 * N, buckets.flat.data(), buckets.flat.size() * sizeof(int32_t));
-  const size_t n_ints = 2 * N + buckets.flat.size();
-  STRATA_CUDA_CHECK(
-      cudaMemcpyAsync(m.ints.data(), h, n_ints * sizeof(int32_t), cudaMemcpyHostToDevice, compute_));
-  STRATA_CUDA_CHECK(cudaEventRecord(m.staging_free, compute_));
+  STRATA_CUDA_CHECK(cudaMemcpyAsync(m.ints.data(), h, 2 * N * sizeof(int32_t), cudaMemcpyHostToDevice, compute_));
   m.d_tokens = m.ints.data();
   m.d_targets = m.ints.data() + N;
-  m.buckets = kc::device_buckets(buckets, m.ints.data() + 2 * N);
 
   const ParameterLayout& lay = layout_;
   const kc::AttentionShape ash{B, S, C, c.heads};
@@ -308,6 +304,13 @@ void CudaGptModel::forward_async(const int32_t* tokens, const int32_t* targets, 
                                           : std::numeric_limits<double>::quiet_NaN();
     kc::crossentropy_mean(compute_, m.loss.data(), m.stat(m.losses), N, inv);
   }
+  const kc::TokenBuckets buckets = kc::bucket_tokens(tokens, N);
+  m.mark("fwd input: token buckets upload", "input (host work, upload)");
+  std::memcpy(h + 2 * N, buckets.flat.data(), buckets.flat.size() * sizeof(int32_t));
+  STRATA_CUDA_CHECK(cudaMemcpyAsync(m.ints.data() + 2 * N, h + 2 * N, buckets.flat.size() * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, compute_));
+  STRATA_CUDA_CHECK(cudaEventRecord(m.staging_free, compute_));
+  m.buckets = kc::device_buckets(buckets, m.ints.data() + 2 * N);
   backward_pending_ = true;
 }
 
