@@ -61,7 +61,9 @@ World::World(const LaunchInfo& launch) : comm_(self_communicator()) {
   const auto world = reinterpret_cast<strata_mpi_world_fn>(::dlsym(module_, "strata_mpi_world"));
   finalize_ = reinterpret_cast<strata_mpi_finalize_fn>(::dlsym(module_, "strata_mpi_finalize"));
   abort_ = reinterpret_cast<strata_mpi_abort_fn>(::dlsym(module_, "strata_mpi_abort"));
-  if (version == nullptr || world == nullptr || finalize_ == nullptr || abort_ == nullptr ||
+  raw_allreduce_ =
+      reinterpret_cast<strata_mpi_time_raw_allreduce_fn>(::dlsym(module_, "strata_mpi_time_raw_allreduce"));
+  if (version == nullptr || world == nullptr || finalize_ == nullptr || abort_ == nullptr || raw_allreduce_ == nullptr ||
       version() != STRATA_MPI_BACKEND_VERSION)
     throw std::runtime_error(path.string() + " is not a matching Strata MPI backend (rebuild Strata)");
   char error[512] = {};
@@ -74,6 +76,13 @@ World::World(const LaunchInfo& launch) : comm_(self_communicator()) {
 World::~World() {
   if (finalize_ != nullptr) finalize_();
   // The module stays loaded: Open MPI's atexit handlers live in it.
+}
+
+double World::time_raw_allreduce(float* data, uint64_t count, int iterations) const {
+  if (raw_allreduce_ == nullptr) throw std::runtime_error("raw MPI_Allreduce needs a run under mpirun");
+  const double seconds = raw_allreduce_(data, count, iterations);
+  if (seconds < 0) throw std::runtime_error("MPI_Allreduce failed");
+  return seconds;
 }
 
 void World::abort_all(int code) const {

@@ -37,6 +37,10 @@ class World {
   bool uses_mpi() const { return module_ != nullptr; }
   // Ends every rank (MPI_Abort); on one rank, just returns.
   void abort_all(int code) const;
+  // Seconds (slowest rank) of `iterations` raw in-place MPI_Allreduce of `count` floats,
+  // bypassing Strata's communicator table: the peer `strata bench comm` compares against.
+  // Throws std::runtime_error without MPI or on an MPI error.
+  double time_raw_allreduce(float* data, uint64_t count, int iterations) const;
 
  private:
   const strata_comm* comm_;
@@ -44,6 +48,7 @@ class World {
   void* module_ = nullptr;  // dlopen handle
   void (*finalize_)() = nullptr;
   void (*abort_)(int) = nullptr;
+  double (*raw_allreduce_)(float*, unsigned long, int) = nullptr;
 };
 
 }  // namespace strata::comm

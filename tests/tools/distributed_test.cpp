@@ -211,5 +211,49 @@ TEST_F(Distributed, TheAuditTrailRecordsEveryRanksEventsOnce) {
   EXPECT_GE(std::count(names[1].begin(), names[1].end(), "step_end"), 4);
 }
 
+// The baseline config every A/B run compares against, as the distributed issue runs it:
+// one process and two data-parallel ranks give the same fp32 losses within 1e-4.
+TEST(DistributedBaseline, MegatronBaselineOnTwoRanksMatchesOneProcess) {
+  test::TempDir dir;
+  const std::string cfg = (test::source_dir() / "configs" / "megatron-baseline.json").string();
+  const std::string quick = " --plain --set /train/steps=20 --set /train/eval_every=0 --set /data/max_bytes=300000";
+  const auto one = shell("OMP_NUM_THREADS=1 " + test::strata_binary() + " run " + cfg + " --out " +
+                         (dir.path() / "one").string() + quick);
+  ASSERT_EQ(one.code, 0) << one.output;
+  const auto two = shell(std::string(STRATA_MPIEXEC) +
+                         " --allow-run-as-root --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 -np 2 " +
+                         test::strata_binary() + " run " + cfg + " --out " + (dir.path() / "two").string() + quick +
+                         " --set /tiers/parallelism/options/dp=2");
+  ASSERT_EQ(two.code, 0) << two.output;
+  const auto a = losses(dir.path() / "one"), b = losses(dir.path() / "two");
+  ASSERT_EQ(a.size(), 20u);
+  for (const auto& [step, loss] : a) EXPECT_NEAR(b.at(step), loss, 1e-4 * std::abs(loss)) << "step " << step;
+  // The aggregator reports what it could not hide.
+  std::ifstream in(dir.path() / "two" / "metrics.jsonl");
+  int exposed = 0;
+  for (std::string line; std::getline(in, line);) exposed += json::parse(line).value("metric", "") == "allreduce.exposed_comm_ms";
+  EXPECT_EQ(exposed, 20);
+}
+
+TEST(DistributedBaseline, BenchCommComparesTheAggregatorWithRawMpi) {
+  const auto r = shell(std::string(STRATA_MPIEXEC) + " --allow-run-as-root --oversubscribe --bind-to none -np 2 " +
+                       test::strata_binary() + " bench comm --max-mib 0.25 --json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  int sizes = 0;
+  size_t at = 0;
+  while ((at = r.output.find("{\"aggregator\"", at)) != std::string::npos) {
+    const auto end = r.output.find('\n', at);
+    const json row = json::parse(r.output.substr(at, end - at));
+    EXPECT_GT(row["mpi_busbw_gbs"].get<double>(), 0);
+    EXPECT_GT(row["aggregator_busbw_gbs"].get<double>(), 0);
+    ++sizes;
+    at = end;
+  }
+  EXPECT_EQ(sizes, 4) << r.output;  // 4, 16, 64 and 256 KiB
+  const auto alone = shell(test::strata_binary() + " bench comm");
+  EXPECT_EQ(alone.code, 1);
+  EXPECT_NE(alone.output.find("run it under an MPI launcher"), std::string::npos) << alone.output;
+}
+
 }  // namespace
 }  // namespace strata

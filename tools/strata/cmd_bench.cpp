@@ -40,6 +40,7 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_cod
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("bench", "benchmarks");
   cmd->require_subcommand(1);
+  add_bench_comm_command(*cmd, global, exit_code);
   CLI::App* train = cmd->add_subcommand("train", "training throughput of a GPT shape on this machine");
   train->add_option("--shape", args->shape, "a: 256/128/4L/4H/128 batch 16; b: 8192/256/6L/8H/384 batch 8; "
                                             "c: GPT-2 124M at sequence 256, batch 1")

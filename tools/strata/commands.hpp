@@ -26,6 +26,7 @@ void add_sample_command(CLI::App& app, const GlobalOptions& global, int& exit_co
 void add_data_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void add_tokenizer_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void add_bench_comm_command(CLI::App& bench, const GlobalOptions& global, int& exit_code);
 void add_release_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void add_audit_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void add_approve_command(CLI::App& app, const GlobalOptions& global, int& exit_code);

@@ -245,3 +245,15 @@ extern "C" void strata_mpi_finalize(void) {
 extern "C" void strata_mpi_abort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
 
 extern "C" int strata_mpi_backend_version(void) { return STRATA_MPI_BACKEND_VERSION; }
+
+extern "C" double strata_mpi_time_raw_allreduce(float* data, unsigned long count, int iterations) {
+  if (registry().world == nullptr || count > static_cast<unsigned long>(INT32_MAX)) return -1;
+  MPI_Comm comm = registry().world->mpi;
+  if (MPI_Barrier(comm) != MPI_SUCCESS) return -1;
+  const double t0 = MPI_Wtime();
+  for (int i = 0; i < iterations; ++i)
+    if (MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_FLOAT, MPI_SUM, comm) != MPI_SUCCESS) return -1;
+  double elapsed = MPI_Wtime() - t0, slowest = 0;
+  if (MPI_Allreduce(&elapsed, &slowest, 1, MPI_DOUBLE, MPI_MAX, comm) != MPI_SUCCESS) return -1;
+  return slowest;
+}

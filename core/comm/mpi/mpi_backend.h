@@ -10,7 +10,7 @@
 extern "C" {
 #endif
 
-#define STRATA_MPI_BACKEND_VERSION 1
+#define STRATA_MPI_BACKEND_VERSION 2
 
 /* Initialises MPI (MPI_THREAD_FUNNELED: one thread makes MPI calls) and returns the world
  * communicator, or NULL with a message in error[error_size]. Collectives on it are
@@ -21,11 +21,16 @@ typedef void (*strata_mpi_finalize_fn)(void);
 /* Aborts every rank (a rank that fails must not leave the others hanging in a collective). */
 typedef void (*strata_mpi_abort_fn)(int code);
 typedef int (*strata_mpi_backend_version_fn)(void);
+/* The peer of `strata bench comm`: `iterations` in-place MPI_Allreduce (sum) of `count`
+ * floats straight on a duplicate of MPI_COMM_WORLD, after a barrier; returns the seconds of
+ * the slowest rank, or a negative value on error. */
+typedef double (*strata_mpi_time_raw_allreduce_fn)(float* data, unsigned long count, int iterations);
 
 const strata_comm* strata_mpi_world(char* error, unsigned long error_size);
 void strata_mpi_finalize(void);
 void strata_mpi_abort(int code);
 int strata_mpi_backend_version(void);
+double strata_mpi_time_raw_allreduce(float* data, unsigned long count, int iterations);
 
 #ifdef __cplusplus
 }
