@@ -137,6 +137,10 @@ bench_json() {  # NAME LIMIT CMD...: runs a benchmark stage and appends its JSON
 }
 bench_json "strata-gpu-bench" 150 env LD_LIBRARY_PATH="$gpu_ld" "$bundle/bin/strata-gpu-bench" \
   --batch "$batch" --steps "$steps" --warmup "$warmup"
+# The same with the cuBLASLt epilogue fusion off (bias broadcast + separate GELU kernels):
+# what the fusion buys, and a cross-check of its loss (same seed, same data).
+bench_json "strata-gpu-bench --no-fused-epilogues" 150 env LD_LIBRARY_PATH="$gpu_ld" \
+  "$bundle/bin/strata-gpu-bench" --batch "$batch" --steps "$steps" --warmup "$warmup" --no-fused-epilogues
 # The per-phase profile: a separate short run (2 warm-up + 3 profiled steps) so that its
 # CUDA events cannot distort the timed run above; the table goes to the log.
 stage "strata-gpu-bench --profile" 90 env LD_LIBRARY_PATH="$gpu_ld" "$bundle/bin/strata-gpu-bench" \
@@ -152,7 +156,8 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 tests = next((r["tests"] for r in rows if "tests" in r), {})
 for k in sorted(tests):
     print(f"test {k}: {tests[k]}")
-ours = next((r for r in rows if r.get("impl") == "strata"), None)
+ours = next((r for r in rows if r.get("impl") == "strata" and r.get("fused_epilogues", True)), None)
+unfused = next((r for r in rows if r.get("impl") == "strata" and r.get("fused_epilogues") is False), None)
 eager = next((r for r in rows if r.get("label") == "eager"), None)
 comp = next((r for r in rows if r.get("label") == "compile"), None)
 peak = ours["matmul_tflops"] * 1e12 if ours else None
@@ -166,12 +171,16 @@ print("| impl                  |     tokens/s |  ms/step |    MFU | peak GiB | v
 print("|---|---|---|---|---|---|---|")
 if ours:
     line("strata", ours, ours["tokens_per_s"], ours["ms_per_step"], ours["peak_device_bytes"] / 2**30, ours["mfu"])
+if unfused:
+    line("strata (unfused)", unfused, unfused["tokens_per_s"], unfused["ms_per_step"],
+         unfused["peak_device_bytes"] / 2**30, unfused["mfu"])
 for name, r in (("pytorch eager", eager), ("pytorch torch.compile", comp)):
     if r:
         tps = r["tokens_per_s_median"]
         mfu = r["flops_per_token"] * tps / peak if peak else float("nan")
         line(name, r, tps, r["step_s_median"] * 1e3, r["gpu_peak_mb"] / 1024, mfu)
-for name, r in (("strata", ours), ("pytorch eager", eager), ("pytorch torch.compile", comp)):
+for name, r in (("strata", ours), ("strata (unfused)", unfused), ("pytorch eager", eager),
+                ("pytorch torch.compile", comp)):
     if r is None:
         print(f"{name}: no result (see its stage above)")
     else:

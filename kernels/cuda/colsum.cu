@@ -9,7 +9,10 @@ __global__ void sum_partials_kernel(const float* partials, index_t chunks, index
                                     float* out) {
   const index_t j = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (j >= width) return;
+  // One accumulator, chunks in order (the same bits as a plain loop); the unrolling lets
+  // the loads of 8 chunks be in flight together instead of one L2 round trip per chunk.
   float s = 0.0f;
+#pragma unroll 8
   for (index_t c = 0; c < chunks; ++c) s += partials[c * stride + j];
   out[j] += s;
 }
