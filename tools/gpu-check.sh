@@ -149,6 +149,23 @@ bench_json "pytorch eager" 150 env PYTHONUNBUFFERED=1 python3 "$bundle/pytorch_g
 bench_json "pytorch torch.compile" 300 env PYTHONUNBUFFERED=1 python3 "$bundle/pytorch_gpt_baseline.py" "${shape[@]}" \
   --compile --label compile
 
+# Per-kernel times (cuBLAS's kernels by name too) from Nsight Systems, when the machine has
+# it: the timed steps of a short run (the bench brackets them with cudaProfilerStart/Stop).
+# Last, so that it can only use what the budget has left.
+echo "--- nsys kernel summary"
+nsys_bin=$(command -v nsys 2>/dev/null || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)
+if [ -n "$nsys_bin" ]; then
+  nsys_rep=/tmp/strata-gpu-check-nsys
+  stage "nsys strata-gpu-bench" 150 "$nsys_bin" profile --trace=cuda --sample=none --cpuctxsw=none \
+    --capture-range=cudaProfilerApi --capture-range-end=stop --force-overwrite=true -o "$nsys_rep" \
+    env LD_LIBRARY_PATH="$gpu_ld" "$bundle/bin/strata-gpu-bench" --batch "$batch" --steps 3 --warmup 2 \
+    --matmul-size 2048 \
+    && stage "nsys stats" 60 "$nsys_bin" stats --report cuda_gpu_kern_sum --format table "$nsys_rep.nsys-rep" \
+    | cut -c1-220 | head -80
+else
+  echo "nsys not found: no per-kernel summary"
+fi
+
 echo "--- summary"
 python3 - "$json" <<'PY'
 import json, sys
