@@ -25,9 +25,9 @@ int to_int(index_t v, const char* what) {
 
 struct Blas::LtState {
   cublasLtHandle_t handle = nullptr;
-  // (trans_a, trans_b, M, N, K, lda, ldb, ldc, ld_aux, epilogue, smallest pointer
-  // alignment up to 256) -> algorithm, or none.
-  using Key = std::tuple<bool, bool, index_t, index_t, index_t, index_t, index_t, index_t, index_t, int, int>;
+  // (trans_a, trans_b, M, N, K, lda, ldb, ldc, ld_aux, epilogue, the pointers'
+  // alignments packed) -> algorithm, or none.
+  using Key = std::tuple<bool, bool, index_t, index_t, index_t, index_t, index_t, index_t, index_t, int, int64_t>;
   struct Entry {
     bool found = false;
     cublasLtMatmulAlgo_t algo{};
@@ -161,21 +161,31 @@ bool gemm_lt(const Blas& blas, const LtGemmArgs& g) {
                                                  op_b == CUBLAS_OP_N ? n : k, ldb));
   STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.c, CUDA_R_16BF, m, n, ldc));
 
+  // Alignments (bytes, up to 256) of cuBLASLt's A (our B), B (our A) and C = D, and of
+  // the epilogue's vectors: the heuristic is told the real ones, and they are part of the
+  // cache key, so a cached algorithm never meets a less aligned pointer than it was
+  // chosen for.
+  const int al_a = common_alignment({g.B}), al_b = common_alignment({g.A}), al_c = common_alignment({g.C});
+  const int al_epi = common_alignment({has_bias ? g.bias : nullptr, has_aux ? g.aux : nullptr});
   const Blas::LtState::Key key{g.trans_a, g.trans_b, g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.ld_aux,
                                static_cast<int>(g.epilogue),
-                               common_alignment({g.A, g.B, g.C, has_bias ? g.bias : nullptr,
-                                                 has_aux ? g.aux : nullptr})};
+                               ((int64_t{al_a} * 512 + al_b) * 512 + al_c) * 512 + al_epi};
   auto it = lt.cache.find(key);
   if (it == lt.cache.end()) {
     STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&d.pref));
     const uint64_t ws = blas.workspace_bytes();
     STRATA_CUBLAS_CHECK(
         cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
-    // Every pointer is only promised 16-byte alignment (the default assumes 256).
-    const uint32_t align = 16;
-    for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
-      STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d.pref, attr, &align, sizeof align));
+    const uint32_t align_a = static_cast<uint32_t>(al_a), align_b = static_cast<uint32_t>(al_b),
+                   align_c = static_cast<uint32_t>(al_c);
+    STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                                             &align_a, sizeof align_a));
+    STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                                             &align_b, sizeof align_b));
+    STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                                                             &align_c, sizeof align_c));
+    STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                                                             &align_c, sizeof align_c));
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     const cublasStatus_t st =
