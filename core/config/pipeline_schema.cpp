@@ -107,6 +107,13 @@ const nlohmann::json& pipeline_schema() {
         "step_every": {"type": "integer", "minimum": 1, "default": 50, "description": "publish step_end every N steps"}
       }
     },
+    "watchdog": {
+      "type": "object", "additionalProperties": false, "default": {},
+      "properties": {
+        "timeout_s": {"type": "number", "minimum": 0, "default": 300,
+                      "description": "distributed runs: report and end a rank that waits this long in one collective (0: never)"}
+      }
+    },
     "tiers": {
       "type": "object", "additionalProperties": false,
       "required": ["parallelism", "aggregation", "memory"],

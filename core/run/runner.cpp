@@ -8,12 +8,14 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <cstring>
 #include <ctime>
 
 #include "core/checkpoint/checkpoint_dir.hpp"
 #include "core/data/prepare.hpp"
 #include "core/comm/self_comm.hpp"
+#include "core/comm/watchdog.hpp"
 #include "core/comm/world.hpp"
 #include "core/config/pipeline_config.hpp"
 #include "core/engine/gpt/gpt_model.hpp"
@@ -67,12 +69,12 @@ class Run {
   // alone writes run-level files: its plugins get the run directory, the others' an empty
   // one (plugins then write nothing), and gate decisions are rank 0's, broadcast.
   Run(const config::ResolvedConfig& config, fs::path dir, std::string run_id, const comm::World& world,
-      util::Logger logger, const std::atomic<bool>& cancelled, const plugin::PluginRegistry& registry,
+      const strata_comm* world_comm, util::Logger logger, const std::atomic<bool>& cancelled, const plugin::PluginRegistry& registry,
       bool plain_progress)
       : config_(config), doc_(config.document), dir_(std::move(dir)), logger_(logger), cancelled_(cancelled),
-        world_(world), lead_(world.rank() == 0), env_(logger, world.comm()),
+        world_(world), world_comm_(world_comm), lead_(world.rank() == 0), env_(logger, world_comm),
         metrics_(lead_ ? dir_ / "metrics.jsonl" : fs::path()), run_id_(std::move(run_id)),
-        bus_(run_id_, world.rank(), logger, world.comm()), plain_progress_(plain_progress) {
+        bus_(run_id_, world.rank(), logger, world_comm), plain_progress_(plain_progress) {
     env_.run_dir = lead_ ? dir_.string() : std::string();
     env_.cancelled = &cancelled;
     env_.metric_sink = [this](const std::string& name, double value, int64_t step) {
@@ -120,6 +122,7 @@ class Run {
   util::Logger logger_;
   const std::atomic<bool>& cancelled_;
   const comm::World& world_;
+  const strata_comm* world_comm_;  // the world, checked by the watchdog when distributed
   const bool lead_;  // rank 0: writes the run's files
   plugin::HostEnvironment env_;
   MetricsWriter metrics_;
@@ -184,7 +187,7 @@ template <class T>
 double Run<T>::world_sum(double value) const {
   if (world_.size() == 1) return value;
   strata_buffer b{&value, 1, STRATA_DTYPE_F64, STRATA_DEVICE_CPU, 0};
-  const strata_comm* c = world_.comm();
+  const strata_comm* c = world_comm_;
   if (c->api->allreduce(c->handle, &b, &b, STRATA_REDUCE_SUM, nullptr) != STRATA_OK)
     throw std::runtime_error("all-reduce of one value across the world failed");
   return value;
@@ -696,13 +699,30 @@ int run_pipeline(const RunOptions& options, util::Logger logger) {
     if (world.size() > 1) logger->info("{} ranks (MPI)", world.size());
   }
 
+  // Distributed: every collective is numbered and watched (core/comm/watchdog.hpp).
+  std::unique_ptr<comm::CheckedComm> checked;
+  if (world.size() > 1) {
+    comm::WatchdogOptions w;
+    w.timeout_s = resolved.document["watchdog"]["timeout_s"].get<double>();
+    w.status_dir = dir / "watchdog";
+    w.log = [logger](const std::string& text) {
+      std::istringstream lines(text);
+      for (std::string line; std::getline(lines, line);) logger->error("{}", line);
+      logger->flush();
+    };
+    checked = std::make_unique<comm::CheckedComm>(world.comm(), world.rank(), world.size(), w);
+  }
+  const strata_comm* world_comm = checked ? checked->comm() : world.comm();
+
   int code = 0;
   try {
     if (resolved.document["model"]["dtype"] == "fp64") {
-      Run<double> run(resolved, dir, run_id, world, logger, signals.cancelled(), registry, options.plain_progress);
+      Run<double> run(resolved, dir, run_id, world, world_comm, logger, signals.cancelled(), registry,
+                      options.plain_progress);
       code = run.execute();
     } else {
-      Run<float> run(resolved, dir, run_id, world, logger, signals.cancelled(), registry, options.plain_progress);
+      Run<float> run(resolved, dir, run_id, world, world_comm, logger, signals.cancelled(), registry,
+                     options.plain_progress);
       code = run.execute();
     }
   } catch (const std::exception& e) {

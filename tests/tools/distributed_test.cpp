@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -253,6 +254,41 @@ TEST(DistributedBaseline, BenchCommComparesTheAggregatorWithRawMpi) {
   const auto alone = shell(test::strata_binary() + " bench comm");
   EXPECT_EQ(alone.code, 1);
   EXPECT_NE(alone.output.find("run it under an MPI launcher"), std::string::npos) << alone.output;
+}
+
+// Hang and desync diagnosis: one rank calls a barrier the other does not (or skips its
+// all-reduce); instead of hanging, each rank reports which call every rank is in, names
+// the odd ones, and the job ends.
+Result desync_run(const fs::path& out, const std::string& mode) {
+  return shell(std::string(STRATA_MPIEXEC) + " --allow-run-as-root --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 -np 2 " +
+               test::strata_binary() + " --plugin-path " + STRATA_TESTING_PLUGIN_DIR + run_args(out, "") + megatron("") +
+               " --set /watchdog/timeout_s=2 --set '/tiers/aggregation={\"plugin\":\"desync\",\"options\":{\"mode\":\"" +
+               mode + "\"}}'");
+}
+
+TEST(Watchdog, AnExtraCollectiveOnOneRankIsReportedNotHung) {
+  test::TempDir dir;
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = desync_run(dir.path() / "run", "extra_barrier");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_LT(seconds, 60) << "the watchdog ends the job";
+  // Rank 1 entered a barrier where rank 0 entered the all-reduce of step 4's loss.
+  EXPECT_NE(r.output.find("watchdog: rank 1 has waited"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("barrier"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("allreduce f64"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("DESYNC"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("desynchronised ranks:"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(dir.path() / "run" / "watchdog" / "report-rank-0.txt") ||
+              fs::exists(dir.path() / "run" / "watchdog" / "report-rank-1.txt"));
+}
+
+TEST(Watchdog, ASkippedCollectiveNamesTheRankThatIsBehind) {
+  test::TempDir dir;
+  const auto r = desync_run(dir.path() / "run", "skip");
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("watchdog: rank"), std::string::npos) << r.output;
+  EXPECT_TRUE(r.output.find("DESYNC") != std::string::npos || r.output.find("BEHIND") != std::string::npos) << r.output;
 }
 
 }  // namespace
