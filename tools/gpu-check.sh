@@ -201,7 +201,11 @@ for name, r in (("strata", ours), ("strata (unfused)", unfused), ("pytorch eager
     if r is None:
         print(f"{name}: no result (see its stage above)")
     else:
-        print(f"{name}: loss first {r['loss_first']}, last {r['loss_last']}")
+        extra = ""
+        if "fused_gemm_calls" in r:
+            extra = (f"; GEMMs with a fused cuBLASLt epilogue {r['fused_gemm_calls']},"
+                     f" declined {r['declined_fused_gemm_calls']}")
+        print(f"{name}: loss first {r['loss_first']}, last {r['loss_last']}{extra}")
 print("strata peak = bytes from its allocator (params, grads, AdamW state, activations, workspace);"
       " pytorch peak = torch.cuda.max_memory_allocated")
 PY

@@ -33,7 +33,10 @@ struct Blas::LtState {
     cublasLtMatmulAlgo_t algo{};
   };
   std::map<Key, Entry> cache;
+  Blas::LtCounts counts;
 };
+
+Blas::LtCounts Blas::lt_counts() const { return lt_->counts; }
 
 Blas::Blas(Stream stream, void* workspace, std::size_t workspace_bytes)
     : stream_(stream), workspace_(workspace), workspace_bytes_(workspace != nullptr ? workspace_bytes : 0) {
@@ -122,6 +125,8 @@ int common_alignment(std::initializer_list<const void*> ps) {
 // aux matrix is laid out as D.
 bool gemm_lt(const Blas& blas, const LtGemmArgs& g) {
   if (!blas.lt_epilogues() || g.M == 0 || g.N == 0) return false;
+  Blas::LtState& lt = blas.lt();
+  ++lt.counts.declined;  // until it has run
   const bool has_bias = g.epilogue != Epilogue::DGelu;
   const bool has_aux = g.epilogue != Epilogue::Bias;
   if (!aligned16(g.A) || !aligned16(g.B) || !aligned16(g.C)) return false;
@@ -136,7 +141,6 @@ bool gemm_lt(const Blas& blas, const LtGemmArgs& g) {
   if (g.epilogue == Epilogue::GeluAuxBias) epi = CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
   if (g.epilogue == Epilogue::DGelu) epi = CUBLASLT_EPILOGUE_DGELU;
 
-  Blas::LtState& lt = blas.lt();
   LtDescs d;
   STRATA_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   STRATA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a));
@@ -205,6 +209,8 @@ bool gemm_lt(const Blas& blas, const LtGemmArgs& g) {
     return false;
   }
   STRATA_CUBLAS_CHECK(st);
+  --lt.counts.declined;
+  ++lt.counts.fused;
   return true;
 }
 

@@ -48,6 +48,12 @@ class Blas {
   bool lt_epilogues() const { return lt_epilogues_; }
   struct LtState;  // cuBLASLt handle and the algorithm cache (blas.cpp)
   LtState& lt() const { return *lt_; }
+  // gemm_lt calls so far that ran fused, and that declined while the epilogues were on
+  // (unaligned, or no cuBLASLt algorithm): a run can tell which path it measured.
+  struct LtCounts {
+    long long fused = 0, declined = 0;
+  };
+  LtCounts lt_counts() const;
 
   // Profiling hook (not owned; null to stop). The launchers that take a Blas mark their
   // parts through it.

@@ -317,6 +317,9 @@ int run(const Args& a) {
                  static_cast<long long>(s), s < a.warmup ? " (warm-up)" : "", step_ms, loss, model.last_grad_norm());
   }
   cudaProfilerStop();
+  std::fprintf(stderr, "strata-gpu-bench: GEMMs with a fused cuBLASLt epilogue: %lld, declined (unfused path): %lld\n",
+               static_cast<long long>(model.fused_gemm_calls()),
+               static_cast<long long>(model.declined_fused_gemm_calls()));
   cudaEventDestroy(t0);
   cudaEventDestroy(t1);
   std::vector<double> sorted(ms);
@@ -334,13 +337,14 @@ int run(const Args& a) {
               "\"flops_per_token\":%.0f,\"warmup\":%lld,\"steps_timed\":%zu,\"ms_per_step\":%.3f,"
               "\"ms_per_step_mean\":%.3f,\"ms_per_step_min\":%.3f,\"ms_per_step_max\":%.3f,\"tokens_per_s\":%.1f,"
               "\"loss_first\":%.4f,\"loss_last\":%.4f,\"peak_device_bytes\":%zu,\"device_used_bytes\":%zu,"
-              "\"matmul_tflops\":%.1f,\"mfu\":%.4f,\"profiled\":%s,\"fused_epilogues\":%s,"
+              "\"matmul_tflops\":%.1f,\"mfu\":%.4f,\"profiled\":%s,\"fused_epilogues\":%s,\"fused_gemm_calls\":%lld,\"declined_fused_gemm_calls\":%lld,"
               "\"mfu_formula\":\"(6*(params-wpe)+12*layers*seq*width)*tokens_per_s/matmul_flops\"}\n",
               prop.name, static_cast<long long>(a.batch), static_cast<long long>(a.seq),
               static_cast<long long>(params), flops_per_token, static_cast<long long>(a.warmup), ms.size(), median,
               mean, sorted.front(), sorted.back(), tokens_per_s, loss_first, loss_last, model.peak_device_bytes(),
               total_b - free_b, tflops, mfu, a.profile ? "true" : "false",
-              model.fused_epilogues() ? "true" : "false");
+              model.fused_epilogues() ? "true" : "false", static_cast<long long>(model.fused_gemm_calls()),
+              static_cast<long long>(model.declined_fused_gemm_calls()));
   std::fflush(stdout);
   model.set_phase_marker(nullptr);
   if (a.profile) profiler.print(median);

@@ -452,6 +452,8 @@ void CudaGptModel::set_phase_marker(kernels::cuda::PhaseMarker* marker) { impl_-
 
 void CudaGptModel::set_fused_epilogues(bool on) { impl_->blas.set_lt_epilogues(on); }
 bool CudaGptModel::fused_epilogues() const { return impl_->blas.lt_epilogues(); }
+int64_t CudaGptModel::fused_gemm_calls() const { return impl_->blas.lt_counts().fused; }
+int64_t CudaGptModel::declined_fused_gemm_calls() const { return impl_->blas.lt_counts().declined; }
 
 void CudaGptModel::synchronize() { STRATA_CUDA_CHECK(cudaStreamSynchronize(compute_)); }
 

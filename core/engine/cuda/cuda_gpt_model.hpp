@@ -117,6 +117,10 @@ class CudaGptModel {
   // fused path rounds to bf16 once where the other rounds twice.
   void set_fused_epilogues(bool on);
   bool fused_epilogues() const;
+  // GEMMs that ran with a fused epilogue so far, and those that fell back to the unfused
+  // path while fusion was on (cuBLASLt declined them).
+  int64_t fused_gemm_calls() const;
+  int64_t declined_fused_gemm_calls() const;
 
   const GptConfig& config() const { return layout_.config(); }
   const ParameterLayout& layout() const { return layout_; }

@@ -93,6 +93,11 @@ TEST_P(CudaGptModelPaths, OneTrainingStepMatchesCpuModel) {
   gpu.zero_grads();
   const double loss_gpu = gpu.forward(b.tokens.data(), b.targets.data(), kB, kS);
   gpu.backward();
+  std::printf("  [model] GEMMs with a fused epilogue: %lld, declined by cuBLASLt: %lld\n",
+              static_cast<long long>(gpu.fused_gemm_calls()), static_cast<long long>(gpu.declined_fused_gemm_calls()));
+  if (!GetParam()) {
+    EXPECT_EQ(gpu.fused_gemm_calls(), 0);
+  }
   std::printf("  [model] loss: gpu %.7f cpu %.7f rel err %.3g (bound 1e-2)\n", loss_gpu, loss_cpu,
               std::fabs(loss_gpu - loss_cpu) / loss_cpu);
   EXPECT_NEAR(loss_gpu, loss_cpu, 1e-2 * loss_cpu);
