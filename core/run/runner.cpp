@@ -134,6 +134,14 @@ class Run {
   TrainingData data_;
   std::unique_ptr<engine::GptModel<T>> model_;
   std::unique_ptr<engine::AdamW<T>> optimizer_;
+  int64_t zero_shard_ = 0;  // ZeRO-1: elements per rank's shard (0: not sharded)
+  std::unique_ptr<engine::AdamW<T>> make_optimizer(engine::OptimizerShard shard) const {
+    const auto& t = doc_["train"];
+    return std::make_unique<engine::AdamW<T>>(model_->layout(), t["beta1"], t["beta2"], t["eps"], t["weight_decay"],
+                                              shard);
+  }
+  void allgather_shards(const T* shard, T* full) const;
+  std::unique_ptr<engine::AdamW<T>> gather_optimizer() const;
   std::unique_ptr<data::BatchLoader> loader_;
   std::vector<int32_t> inputs_, targets_;
   int64_t micro_batch_ = 1, micro_batches_ = 1, seq_len_ = 1, dp_ = 1;
@@ -287,8 +295,7 @@ void Run<T>::build_model() {
   // Sized for the largest batch any phase uses: training micro-batches and evaluation.
   model_ = std::make_unique<engine::GptModel<T>>(cfg, batch, cfg.context);
   model_->init_parameters(doc_["seed"].get<uint64_t>());
-  const auto& t = doc_["train"];
-  optimizer_ = std::make_unique<engine::AdamW<T>>(model_->layout(), t["beta1"], t["beta2"], t["eps"], t["weight_decay"]);
+  optimizer_ = make_optimizer({});
   logger_->info("model: {} parameters ({} layers, {} heads, width {}, context {}, vocab {}), {}",
                 model_->parameter_count(), cfg.layers, cfg.heads, cfg.width, cfg.context, cfg.vocab_size,
                 sizeof(T) == 8 ? "fp64" : "fp32");
@@ -333,6 +340,16 @@ void Run<T>::plan() {
   micro_batch_ = plan.micro_batch;
   micro_batches_ = plan.micro_batches;
   dp_ = plan.dp;
+  if (plan.zero_stage == 1 && dp_ > 1) {
+    // ZeRO-1: each data-parallel rank keeps AdamW's moments for its shard of the flat
+    // buffer only, updates that shard, and the ranks all-gather the parameters.
+    zero_shard_ = (model_->layout().total_count() + dp_ - 1) / dp_;
+    const int64_t begin = std::min<int64_t>(world_.rank() * zero_shard_, model_->layout().total_count());
+    const int64_t end = std::min<int64_t>(begin + zero_shard_, model_->layout().total_count());
+    optimizer_ = make_optimizer({begin, end});
+    logger_->info("ZeRO-1: this rank holds optimizer state for parameters [{}, {}) of {}", begin, end,
+                  model_->layout().total_count());
+  }
   logger_->info("parallel plan: tp={} pp={} dp={}, {} micro-batch(es) of {} ({})", plan.tp, plan.pp, plan.dp,
                 plan.micro_batches, plan.micro_batch, plan.rationale);
 
@@ -377,7 +394,14 @@ void Run<T>::resume_if_asked() {
   if (!t.contains("resume")) return;
   const fs::path from = t["resume"].get<std::string>();
   const auto contents = checkpoint::read_checkpoint(from);
-  const ResumePoint r = restore_state(contents, *model_, *optimizer_);
+  auto full = zero_shard_ > 0 ? make_optimizer({}) : nullptr;
+  const ResumePoint r = restore_state(contents, *model_, full ? *full : *optimizer_);
+  if (full) {  // keep this rank's shard of the restored state
+    const int64_t b = optimizer_->shard_begin(), n = optimizer_->shard_end() - b;
+    std::copy(full->m() + b, full->m() + b + n, optimizer_->m());
+    std::copy(full->v() + b, full->v() + b + n, optimizer_->v());
+    optimizer_->set_step_count(full->step_count());
+  }
   loader_->seek(r.position);
   step_ = steps_done_ = r.step;
   for (const auto* p : plugins_->all()) {
@@ -424,6 +448,33 @@ void Run<T>::train_step(const kernels::cpu::LrSchedule& schedule) {
   const auto total = model_->layout().total_count();
   if (clip > 0) kernels::cpu::clip_grad_norm(model_->grads(), total, clip);
   optimizer_->step(model_->params(), model_->grads(), kernels::cpu::lr_at_step(schedule, step_));
+  if (zero_shard_ > 0) allgather_shards(model_->params() + optimizer_->shard_begin(), model_->params());
+}
+
+// Every rank's shard [r * S, min((r + 1) * S, N)) into `full` [N] on every rank (S =
+// zero_shard_; the last shard is padded to S for the all-gather).
+template <class T>
+void Run<T>::allgather_shards(const T* shard, T* full) const {
+  const int64_t total = model_->layout().total_count();
+  const int64_t mine = std::max<int64_t>(0, std::min<int64_t>(zero_shard_, total - world_.rank() * zero_shard_));
+  std::vector<T> send(static_cast<size_t>(zero_shard_), T(0)), recv(static_cast<size_t>(zero_shard_ * dp_));
+  std::copy(shard, shard + mine, send.begin());
+  const uint32_t dtype = sizeof(T) == 8 ? STRATA_DTYPE_F64 : STRATA_DTYPE_F32;
+  strata_buffer s{send.data(), send.size(), dtype, STRATA_DEVICE_CPU, 0};
+  strata_buffer r{recv.data(), recv.size(), dtype, STRATA_DEVICE_CPU, 0};
+  if (world_comm_->api->allgather(world_comm_->handle, &s, &r, nullptr) != STRATA_OK)
+    throw std::runtime_error("ZeRO-1: all-gather of the parameter shards failed");
+  std::copy(recv.begin(), recv.begin() + total, full);
+}
+
+// The whole optimizer state on every rank (for checkpoints, which hold full shapes).
+template <class T>
+std::unique_ptr<engine::AdamW<T>> Run<T>::gather_optimizer() const {
+  auto full = make_optimizer({});
+  allgather_shards(optimizer_->m(), full->m());
+  allgather_shards(optimizer_->v(), full->v());
+  full->set_step_count(optimizer_->step_count());
+  return full;
 }
 
 template <class T>
@@ -519,11 +570,14 @@ template <class T>
 void Run<T>::save_checkpoint(const std::string& reason) {
   const std::string name = "step_" + std::to_string(steps_done_);
   last_checkpoint_ = (dir_ / "checkpoints" / name).string();
-  // Every rank holds the same parameters and optimizer state (data parallel): rank 0 writes.
+  // Checkpoints hold full shapes, whatever the layout: gather the ZeRO-1 shards (collective).
+  const auto gathered = zero_shard_ > 0 ? gather_optimizer() : nullptr;
+  // Every rank holds the same parameters (data parallel): rank 0 writes.
   if (!lead_) return;
   json info = {{"run_id", run_id_}, {"config_sha256", config_.digest}, {"reason", reason}, {"seed", doc_["seed"]},
                {"config", doc_}, {"tokenizer", data_.tokenizer_spec == "byte" ? "byte" : "tokenizer"}};
-  auto contents = capture_state(*model_, *optimizer_, steps_done_, loader_->position(), plugin_states(), info);
+  auto contents =
+      capture_state(*model_, gathered ? *gathered : *optimizer_, steps_done_, loader_->position(), plugin_states(), info);
   if (data_.tokenizer_spec != "byte")
     for (const char* f : {"vocab.json", "merges.txt"}) {
       std::ifstream in(fs::path(data_.tokenizer_spec) / f, std::ios::binary);

@@ -168,6 +168,25 @@ TEST_F(Distributed, CheckpointsResumeUnderAnotherLayout) {
   EXPECT_LE(parameter_difference(one(), dir_.path() / "resumed2"), 1e-10);
 }
 
+// ZeRO-1: optimizer state sharded over the data-parallel ranks; the same run, and
+// checkpoints that still hold full shapes (one process resumes from them).
+TEST_F(Distributed, ZeroOneShardsOptimizerStateWithoutChangingTheRun) {
+  const auto r = ranks(2, dir_.path() / "zero", megatron("\"zero_stage\": 1") + " --set /checkpoint/every=10");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("ZeRO-1: this rank holds optimizer state for parameters"), std::string::npos) << r.output;
+  expect_same_losses(one(), dir_.path() / "zero", 1e-10);
+  EXPECT_LE(parameter_difference(one(), dir_.path() / "zero"), 1e-10);
+  const auto resumed = single(dir_.path() / "zero-resumed",
+                              " --set /train/resume=" + (dir_.path() / "zero" / "checkpoints" / "step_10").string());
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_LE(parameter_difference(one(), dir_.path() / "zero-resumed"), 1e-10);
+  const auto back = ranks(2, dir_.path() / "zero-back",
+                          megatron("\"zero_stage\": 1") + " --set /train/resume=" +
+                              (dir_.path() / "zero" / "checkpoints" / "step_10").string());
+  ASSERT_EQ(back.code, 0) << back.output;
+  EXPECT_LE(parameter_difference(one(), dir_.path() / "zero-back"), 1e-10);
+}
+
 TEST_F(Distributed, ALayoutThatDoesNotFitTheWorldIsRefusedClearly) {
   const auto r = ranks(2, dir_.path() / "bad", megatron("\"dp\": 4"));
   EXPECT_NE(r.code, 0);
