@@ -255,6 +255,20 @@ TEST(DistributedBaseline, MegatronBaselineOnTwoRanksMatchesOneProcess) {
   EXPECT_EQ(exposed, 20);
 }
 
+TEST(DistributedBaseline, BenchTrainReportsPerRankAndAggregateThroughput) {
+  const auto r = shell(std::string(STRATA_MPIEXEC) + " --allow-run-as-root --oversubscribe --bind-to none "
+                       "-x OMP_NUM_THREADS=1 -np 2 " + test::strata_binary() +
+                       " bench train --shape a --dp 2 --steps 2 --warmup 0 --json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const json out = json::parse(r.output.substr(r.output.find("{\"")));
+  EXPECT_EQ(out["dp"], 2);
+  EXPECT_EQ(out["per_rank_tokens_per_s"].size(), 2u);
+  EXPECT_GT(out["tokens_per_s"].get<double>(), 0);
+  const auto wrong = shell(test::strata_binary() + " bench train --shape a --dp 2 --steps 1");
+  EXPECT_EQ(wrong.code, 1);
+  EXPECT_NE(wrong.output.find("--dp 2 needs exactly that many ranks"), std::string::npos) << wrong.output;
+}
+
 TEST(DistributedBaseline, BenchCommComparesTheAggregatorWithRawMpi) {
   const auto r = shell(std::string(STRATA_MPIEXEC) + " --allow-run-as-root --oversubscribe --bind-to none -np 2 " +
                        test::strata_binary() + " bench comm --max-mib 0.25 --json");

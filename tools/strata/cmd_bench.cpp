@@ -1,4 +1,4 @@
-// strata bench train --shape a|b|c [--json] [--steps N] [--warmup N]
+// strata bench train --shape a|b|c [--json] [--steps N] [--warmup N] [--dp N (under mpirun)]
 // Times whole training steps (forward, backward, AdamW) of the GPT shapes that
 // ../shared/bench/run_pytorch_baseline.sh runs in PyTorch, on random tokens.
 #include <algorithm>
@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/comm/world.hpp"
 #include "core/engine/gpt/counter_rng.hpp"
 #include "core/engine/gpt/gpt_model.hpp"
 #include "core/engine/gpt/optimizer.hpp"
@@ -29,6 +30,21 @@ Shape shape_named(const std::string& name) {
   return {{50257, 1024, 12, 12, 768}, 1, 256, 6, 2};  // c: GPT-2 124M at sequence 256
 }
 
+// Averages the flat gradient over the ranks in 16 MiB buckets (the allreduce aggregator's
+// default), blocking.
+void average_gradients(const comm::World& world, float* grads, int64_t total) {
+  const int64_t bucket = (16 << 20) / static_cast<int64_t>(sizeof(float));
+  const strata_comm* c = world.comm();
+  for (int64_t off = 0; off < total; off += bucket) {
+    strata_buffer b{grads + off, static_cast<uint64_t>(std::min(bucket, total - off)), STRATA_DTYPE_F32,
+                    STRATA_DEVICE_CPU, 0};
+    if (c->api->allreduce(c->handle, &b, &b, STRATA_REDUCE_SUM, nullptr) != STRATA_OK)
+      throw std::runtime_error("gradient all-reduce failed");
+  }
+  const float f = 1.0f / static_cast<float>(world.size());
+  for (int64_t i = 0; i < total; ++i) grads[i] *= f;
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_code) {
@@ -36,6 +52,7 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_cod
     std::string shape = "a";
     bool json = false;
     int64_t steps = 0, warmup = -1;
+    int dp = 1;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("bench", "benchmarks");
@@ -48,23 +65,36 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_cod
   train->add_flag("--json", args->json, "one JSON object on stdout");
   train->add_option("--steps", args->steps, "timed steps (default: as the PyTorch peer)");
   train->add_option("--warmup", args->warmup, "untimed steps first (default: as the PyTorch peer)");
+  train->add_option("--dp", args->dp, "data-parallel ranks (run under mpirun -np DP): each takes batch/DP rows, "
+                                      "gradients are all-reduced in 16 MiB buckets; reports per-rank and aggregate tokens/s")
+      ->check(CLI::PositiveNumber);
   train->callback([args, &global, &exit_code] {
-    util::Logger logger = util::make_logger(global.level());
+    const auto launch = comm::detect_launch();
+    util::Logger logger = util::make_logger(global.level(), launch.rank);
     try {
       Shape s = shape_named(args->shape);
       if (args->steps > 0) s.steps = args->steps;
       if (args->warmup >= 0) s.warmup = args->warmup;
+      const comm::World world(launch);
+      if (world.size() != args->dp)
+        throw std::runtime_error("--dp " + std::to_string(args->dp) + " needs exactly that many ranks (mpirun -np " +
+                                 std::to_string(args->dp) + "); this world has " + std::to_string(world.size()));
+      if (s.batch % args->dp != 0)
+        throw std::runtime_error("the shape's batch of " + std::to_string(s.batch) + " is not divisible by --dp " +
+                                 std::to_string(args->dp));
+      const int64_t global_batch = s.batch;
+      s.batch /= args->dp;
       engine::GptModel<float> model(s.config, s.batch, s.seq);
       model.init_parameters(1337);
       engine::AdamW<float> optimizer(model.layout(), 0.9, 0.95, 1e-8, 0.1);
-      std::vector<int32_t> tokens(static_cast<size_t>(s.batch * (s.seq + 1)));
+      std::vector<int32_t> tokens(static_cast<size_t>(global_batch * (s.seq + 1)));
       const uint64_t key = engine::stream_key(7, engine::stream_id("bench-tokens"));
       for (size_t i = 0; i < tokens.size(); ++i)
         tokens[i] = static_cast<int32_t>(engine::counter_uniform(key, i) * static_cast<double>(s.config.vocab_size)) %
                     static_cast<int32_t>(s.config.vocab_size);
       std::vector<int32_t> in, tg;
-      for (int64_t b = 0; b < s.batch; ++b) {
-        const auto row = tokens.begin() + b * (s.seq + 1);
+      for (int64_t b = 0; b < s.batch; ++b) {  // this rank's rows of the global batch
+        const auto row = tokens.begin() + (world.rank() * s.batch + b) * (s.seq + 1);
         in.insert(in.end(), row, row + s.seq);
         tg.insert(tg.end(), row + 1, row + s.seq + 1);
       }
@@ -75,21 +105,42 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_cod
         model.zero_grads();
         loss = model.forward(in.data(), tg.data(), s.batch, s.seq);
         model.backward(1.0);
+        if (world.size() > 1) average_gradients(world, model.grads(), model.layout().total_count());
         optimizer.step(model.params(), model.grads(), 3e-4);
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (i >= s.warmup) times.push_back(dt);
         if (!args->json) logger->debug("step {} {:.4f}s loss {:.4f}", i, dt, loss);
       }
       std::sort(times.begin(), times.end());
-      const double step_s = times[times.size() / 2];
-      const double tokens_per_s = static_cast<double>(s.batch * s.seq) / step_s;
+      const double rank_step_s = times[times.size() / 2];
+      const double rank_tokens_per_s = static_cast<double>(s.batch * s.seq) / rank_step_s;
+      // Aggregate: the global batch per step of the slowest rank.
+      std::vector<double> per_rank(static_cast<size_t>(world.size()), rank_tokens_per_s);
+      double step_s = rank_step_s;
+      if (world.size() > 1) {
+        const strata_comm* c = world.comm();
+        strata_buffer mine{&per_rank[0], 1, STRATA_DTYPE_F64, STRATA_DEVICE_CPU, 0};
+        std::vector<double> all(per_rank.size());
+        strata_buffer gathered{all.data(), all.size(), STRATA_DTYPE_F64, STRATA_DEVICE_CPU, 0};
+        strata_buffer slowest{&step_s, 1, STRATA_DTYPE_F64, STRATA_DEVICE_CPU, 0};
+        if (c->api->allgather(c->handle, &mine, &gathered, nullptr) != STRATA_OK ||
+            c->api->allreduce(c->handle, &slowest, &slowest, STRATA_REDUCE_MAX, nullptr) != STRATA_OK)
+          throw std::runtime_error("gathering the per-rank timings failed");
+        per_rank = all;
+      }
+      if (world.rank() != 0) {
+        exit_code = 0;
+        return;
+      }
+      const double tokens_per_s = static_cast<double>(global_batch * s.seq) / step_s;
       const auto& c = s.config;
       const double n = static_cast<double>(model.parameter_count());
       const double flops_per_token = 6.0 * n + 12.0 * static_cast<double>(c.layers * s.seq * c.width);
       const double gflops = tokens_per_s * flops_per_token / 1e9;
       nlohmann::json out = {{"shape", args->shape}, {"tokens_per_s", tokens_per_s}, {"step_s", step_s},
                             {"peak_rss_bytes", util::peak_rss_bytes()}, {"gflops", gflops}, {"parameters", model.parameter_count()},
-                            {"batch", s.batch}, {"seq", s.seq}, {"steps_timed", s.steps}, {"warmup", s.warmup},
+                            {"batch", global_batch}, {"seq", s.seq}, {"dp", world.size()},
+                            {"per_rank_tokens_per_s", per_rank}, {"steps_timed", s.steps}, {"warmup", s.warmup},
                             {"final_loss", loss}};
       if (args->json) {
         std::cout << out.dump() << "\n";
@@ -97,6 +148,11 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_cod
         std::printf("shape %s: %.0f tokens/s, step %.4f s, %.1f GFLOP/s, peak RSS %.0f MB (%lld parameters)\n",
                     args->shape.c_str(), tokens_per_s, step_s, gflops, static_cast<double>(util::peak_rss_bytes()) / 1e6,
                     static_cast<long long>(model.parameter_count()));
+        if (world.size() > 1) {
+          std::printf("  dp=%d, aggregate over the slowest rank's step; per rank:", world.size());
+          for (double t : per_rank) std::printf(" %.0f", t);
+          std::printf(" tokens/s\n");
+        }
       }
       exit_code = 0;
     } catch (const std::exception& e) {
