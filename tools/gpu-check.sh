@@ -137,10 +137,14 @@ bench_json() {  # NAME LIMIT CMD...: runs a benchmark stage and appends its JSON
 }
 bench_json "strata-gpu-bench" 150 env LD_LIBRARY_PATH="$gpu_ld" "$bundle/bin/strata-gpu-bench" \
   --batch "$batch" --steps "$steps" --warmup "$warmup"
-# The same with the cuBLASLt epilogue fusion off (bias broadcast + separate GELU kernels):
-# what the fusion buys, and a cross-check of its loss (same seed, same data).
-bench_json "strata-gpu-bench --no-fused-epilogues" 150 env LD_LIBRARY_PATH="$gpu_ld" \
-  "$bundle/bin/strata-gpu-bench" --batch "$batch" --steps "$steps" --warmup "$warmup" --no-fused-epilogues
+# The same on the previous path (no cuBLASLt epilogue fusion, whole S x S attention
+# products), and with only the attention blocking off: what each change buys, and a
+# cross-check of the losses (same seed, same data).
+bench_json "strata-gpu-bench, previous path" 150 env LD_LIBRARY_PATH="$gpu_ld" \
+  "$bundle/bin/strata-gpu-bench" --batch "$batch" --steps "$steps" --warmup "$warmup" --no-fused-epilogues \
+  --attention-row-block 0
+bench_json "strata-gpu-bench, whole attention products" 150 env LD_LIBRARY_PATH="$gpu_ld" \
+  "$bundle/bin/strata-gpu-bench" --batch "$batch" --steps "$steps" --warmup "$warmup" --attention-row-block 0
 # The per-phase profile: a separate short run (2 warm-up + 3 profiled steps) so that its
 # CUDA events cannot distort the timed run above; the table goes to the log.
 stage "strata-gpu-bench --profile" 90 env LD_LIBRARY_PATH="$gpu_ld" "$bundle/bin/strata-gpu-bench" \
@@ -173,38 +177,45 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 tests = next((r["tests"] for r in rows if "tests" in r), {})
 for k in sorted(tests):
     print(f"test {k}: {tests[k]}")
-ours = next((r for r in rows if r.get("impl") == "strata" and r.get("fused_epilogues", True)), None)
-unfused = next((r for r in rows if r.get("impl") == "strata" and r.get("fused_epilogues") is False), None)
+def strata_label(r):
+    parts = []
+    if r.get("fused_epilogues") is False:
+        parts.append("unfused")
+    if r.get("attention_row_block") == 0:
+        parts.append("whole attn")
+    return "strata" + (f" ({', '.join(parts)})" if parts else "")
+stratas = [r for r in rows if r.get("impl") == "strata"]
+ours = next((r for r in stratas if strata_label(r) == "strata"), None)
+others = [r for r in stratas if r is not ours]
 eager = next((r for r in rows if r.get("label") == "eager"), None)
 comp = next((r for r in rows if r.get("label") == "compile"), None)
 peak = ours["matmul_tflops"] * 1e12 if ours else None
 def line(name, r, tps, ms, mem_gib, mfu):
     vs_e = f"{tps / eager['tokens_per_s_median']:.2f}x" if eager else "-"
     vs_c = f"{tps / comp['tokens_per_s_median']:.2f}x" if comp else "-"
-    print(f"| {name:21s} | {tps:12,.0f} | {ms:8.1f} | {mfu:6.1%} | {mem_gib:8.2f} | {vs_e:>8s} | {vs_c:>10s} |")
+    print(f"| {name:28s} | {tps:12,.0f} | {ms:8.1f} | {mfu:6.1%} | {mem_gib:8.2f} | {vs_e:>8s} | {vs_c:>10s} |")
 print(f"bf16 GEMM 8192^3 (cuBLAS, measured): {ours['matmul_tflops']:.1f} TFLOP/s" if ours else "bf16 GEMM: not measured")
 print("MFU = (6*(params-wpe) + 12*layers*seq*width) * tokens/s / measured bf16 GEMM FLOP/s")
-print("| impl                  |     tokens/s |  ms/step |    MFU | peak GiB | vs eager | vs compile |")
+print("| impl                         |     tokens/s |  ms/step |    MFU | peak GiB | vs eager | vs compile |")
 print("|---|---|---|---|---|---|---|")
 if ours:
     line("strata", ours, ours["tokens_per_s"], ours["ms_per_step"], ours["peak_device_bytes"] / 2**30, ours["mfu"])
-if unfused:
-    line("strata (unfused)", unfused, unfused["tokens_per_s"], unfused["ms_per_step"],
-         unfused["peak_device_bytes"] / 2**30, unfused["mfu"])
+for r in others:
+    line(strata_label(r), r, r["tokens_per_s"], r["ms_per_step"], r["peak_device_bytes"] / 2**30, r["mfu"])
 for name, r in (("pytorch eager", eager), ("pytorch torch.compile", comp)):
     if r:
         tps = r["tokens_per_s_median"]
         mfu = r["flops_per_token"] * tps / peak if peak else float("nan")
         line(name, r, tps, r["step_s_median"] * 1e3, r["gpu_peak_mb"] / 1024, mfu)
-for name, r in (("strata", ours), ("strata (unfused)", unfused), ("pytorch eager", eager),
-                ("pytorch torch.compile", comp)):
+for name, r in [("strata", ours)] + [(strata_label(r), r) for r in others] + [("pytorch eager", eager),
+                ("pytorch torch.compile", comp)]:
     if r is None:
         print(f"{name}: no result (see its stage above)")
     else:
         extra = ""
         if "fused_gemm_calls" in r:
             extra = (f"; GEMMs with a fused cuBLASLt epilogue {r['fused_gemm_calls']},"
-                     f" declined {r['declined_fused_gemm_calls']}")
+                     f" declined {r['declined_fused_gemm_calls']}; attention row block {r.get('attention_row_block')}")
         print(f"{name}: loss first {r['loss_first']}, last {r['loss_last']}{extra}")
 print("strata peak = bytes from its allocator (params, grads, AdamW state, activations, workspace);"
       " pytorch peak = torch.cuda.max_memory_allocated")

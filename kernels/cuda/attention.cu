@@ -144,6 +144,14 @@ __global__ void softmax_backward_kernel(bf* dscores, const bf* probs, const floa
   for (index_t j = lane; j < S; j += 32) st(out + j, j <= i ? scale * ld(p + j) * (g[j] - dot) : 0.0f);
 }
 
+// Calls f(r0, r1) for each causal row block [r0, r1) of the S query rows.
+template <class F>
+void for_row_blocks(const AttentionShape& sh, F f) {
+  const index_t n = sh.causal_blocks < 1 ? 1 : (sh.causal_blocks > sh.S ? sh.S : sh.causal_blocks);
+  const index_t T = (sh.S + n - 1) / n;
+  for (index_t r0 = 0; r0 < sh.S; r0 += T) f(r0, r0 + T < sh.S ? r0 + T : sh.S);
+}
+
 void launch_rows(const char* what, index_t rows) {
   if (rows / kRowsPerBlock + 1 > INT_MAX) throw std::invalid_argument(std::string(what) + ": too many rows");
 }
@@ -165,25 +173,27 @@ void attention_forward(const Blas& blas, bf16* out, bf16* probs, const bf16* qkv
   permute_qkv_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(s.q, s.k, s.v, dev(qkv), B, S, NH, HS);
   STRATA_CUDA_CHECK_LAUNCH("permute_qkv_kernel");
   blas.mark_part("QK^T gemm", "gemm (attention)");
-  {  // scores[bh] = Q · K^T  (fp32 out; the scale is applied in the softmax)
+  // scores[bh] = Q · K^T  (fp32 out; the scale is applied in the softmax). Row block
+  // [r0, r1) needs key columns [0, r1) only; the rest of scores is left unwritten.
+  for_row_blocks(sh, [&](index_t r0, index_t r1) {
     GemmArgs g;
     g.trans_b = true;
-    g.M = S;
-    g.N = S;
+    g.M = r1 - r0;
+    g.N = r1;
     g.K = HS;
-    g.A = reinterpret_cast<const bf16*>(s.q);
+    g.A = reinterpret_cast<const bf16*>(s.q + r0 * HS);
     g.lda = HS;
     g.stride_a = S * HS;
     g.B = reinterpret_cast<const bf16*>(s.k);
     g.ldb = HS;
     g.stride_b = S * HS;
-    g.C = s.scores;
+    g.C = s.scores + r0 * S;
     g.c_type = OutType::F32;
     g.ldc = S;
     g.stride_c = S * S;
     g.batch = BH;
     gemm(blas, g);
-  }
+  });
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   launch_rows("attention softmax", BH * S);
   blas.mark_part("softmax", "attention (softmax)");
@@ -191,23 +201,24 @@ void attention_forward(const Blas& blas, bf16* out, bf16* probs, const bf16* qkv
                                                                                  scale);
   STRATA_CUDA_CHECK_LAUNCH("softmax_forward_kernel");
   blas.mark_part("PV gemm", "gemm (attention)");
-  {  // y[bh] = P · V
+  // y[bh] = P · V; row block [r0, r1) sums over keys [0, r1) (P is 0 beyond).
+  for_row_blocks(sh, [&](index_t r0, index_t r1) {
     GemmArgs g;
-    g.M = S;
+    g.M = r1 - r0;
     g.N = HS;
-    g.K = S;
-    g.A = probs;
+    g.K = r1;
+    g.A = probs + r0 * S;
     g.lda = S;
     g.stride_a = S * S;
     g.B = reinterpret_cast<const bf16*>(s.v);
     g.ldb = HS;
     g.stride_b = S * HS;
-    g.C = s.y;
+    g.C = s.y + r0 * HS;
     g.ldc = HS;
     g.stride_c = S * HS;
     g.batch = BH;
     gemm(blas, g);
-  }
+  });
   blas.mark_part("unpermute", "attention (permutes)");
   unpermute_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dev(out), s.y, B, S, NH, HS);
   STRATA_CUDA_CHECK_LAUNCH("unpermute_kernel");
@@ -230,25 +241,27 @@ void attention_backward(const Blas& blas, bf16* dqkv, const bf16* dout, const bf
   };
   const auto c = [](const bf* p) { return reinterpret_cast<const bf16*>(p); };
   blas.mark_part("dP gemm", "gemm (attention)");
-  {  // dP[bh] = dY · V^T  (fp32)
+  // Row blocks [r0, r1) of dP, dQ need key columns [0, r1); column blocks [c0, c1) of dV,
+  // dK need query rows [c0, S) (P and dS are 0 above the diagonal).
+  for_row_blocks(sh, [&](index_t r0, index_t r1) {  // dP[bh] = dY · V^T  (fp32)
     GemmArgs g;
     g.trans_b = true;
-    g.M = S, g.N = S, g.K = HS;
-    g.A = c(s.y), g.lda = HS, g.stride_a = S * HS;
+    g.M = r1 - r0, g.N = r1, g.K = HS;
+    g.A = c(s.y + r0 * HS), g.lda = HS, g.stride_a = S * HS;
     g.B = c(s.v), g.ldb = HS, g.stride_b = S * HS;
-    g.C = s.scores, g.c_type = OutType::F32, g.ldc = S, g.stride_c = S * S;
+    g.C = s.scores + r0 * S, g.c_type = OutType::F32, g.ldc = S, g.stride_c = S * S;
     batched(g);
-  }
+  });
   blas.mark_part("dV gemm", "gemm (attention)");
-  {  // dV[bh] = P^T · dY
+  for_row_blocks(sh, [&](index_t c0, index_t c1) {  // dV[bh] = P^T · dY
     GemmArgs g;
     g.trans_a = true;
-    g.M = S, g.N = HS, g.K = S;
-    g.A = probs, g.lda = S, g.stride_a = S * S;
-    g.B = c(s.y), g.ldb = HS, g.stride_b = S * HS;
-    g.C = s.dv, g.ldc = HS, g.stride_c = S * HS;
+    g.M = c1 - c0, g.N = HS, g.K = S - c0;
+    g.A = probs + c0 * S + c0, g.lda = S, g.stride_a = S * S;
+    g.B = c(s.y + c0 * HS), g.ldb = HS, g.stride_b = S * HS;
+    g.C = s.dv + c0 * HS, g.ldc = HS, g.stride_c = S * HS;
     batched(g);
-  }
+  });
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   launch_rows("attention softmax backward", BH * S);
   blas.mark_part("softmax backward", "attention (softmax)");
@@ -256,24 +269,24 @@ void attention_backward(const Blas& blas, bf16* dqkv, const bf16* dout, const bf
                                                                                   BH * S, S, scale);
   STRATA_CUDA_CHECK_LAUNCH("softmax_backward_kernel");
   blas.mark_part("dQ gemm", "gemm (attention)");
-  {  // dQ[bh] = dS · K
+  for_row_blocks(sh, [&](index_t r0, index_t r1) {  // dQ[bh] = dS · K
     GemmArgs g;
-    g.M = S, g.N = HS, g.K = S;
-    g.A = c(s.dscores), g.lda = S, g.stride_a = S * S;
+    g.M = r1 - r0, g.N = HS, g.K = r1;
+    g.A = c(s.dscores + r0 * S), g.lda = S, g.stride_a = S * S;
     g.B = c(s.k), g.ldb = HS, g.stride_b = S * HS;
-    g.C = s.dq, g.ldc = HS, g.stride_c = S * HS;
+    g.C = s.dq + r0 * HS, g.ldc = HS, g.stride_c = S * HS;
     batched(g);
-  }
+  });
   blas.mark_part("dK gemm", "gemm (attention)");
-  {  // dK[bh] = dS^T · Q
+  for_row_blocks(sh, [&](index_t c0, index_t c1) {  // dK[bh] = dS^T · Q
     GemmArgs g;
     g.trans_a = true;
-    g.M = S, g.N = HS, g.K = S;
-    g.A = c(s.dscores), g.lda = S, g.stride_a = S * S;
-    g.B = c(s.q), g.ldb = HS, g.stride_b = S * HS;
-    g.C = s.dk, g.ldc = HS, g.stride_c = S * HS;
+    g.M = c1 - c0, g.N = HS, g.K = S - c0;
+    g.A = c(s.dscores + c0 * S + c0), g.lda = S, g.stride_a = S * S;
+    g.B = c(s.q + c0 * HS), g.ldb = HS, g.stride_b = S * HS;
+    g.C = s.dk + c0 * HS, g.ldc = HS, g.stride_c = S * HS;
     batched(g);
-  }
+  });
   blas.mark_part("unpermute dqkv", "attention (permutes)");
   unpermute_qkv_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dev(dqkv), s.dq, s.dk, s.dv, B, S, NH, HS);
   STRATA_CUDA_CHECK_LAUNCH("unpermute_qkv_kernel");

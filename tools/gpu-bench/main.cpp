@@ -3,6 +3,7 @@
 //
 //   strata-gpu-bench [--batch 16] [--seq 1024] [--steps 20] [--warmup 5] [--seed 1]
 //                    [--lr 3e-4] [--matmul-size 8192] [--profile] [--no-fused-epilogues]
+//                    [--attention-row-block 128]   (0: whole S x S attention products)
 //
 // A step is zero_grads, forward, backward and a clipped (max norm 1) AdamW step on fresh
 // random tokens and targets (fixed seed), timed with CUDA events and synchronised, as the
@@ -49,6 +50,7 @@ struct Args {
   double lr = 3e-4;
   bool profile = false;
   bool fused = true;  // cuBLASLt epilogues (CudaGptModel::set_fused_epilogues)
+  int64_t attention_row_block = 128;  // CudaGptModel::set_attention_row_block
 };
 
 Args parse(int argc, char** argv) {
@@ -57,7 +59,7 @@ Args parse(int argc, char** argv) {
     const std::string k = argv[i];
     if (k == "--help" || k == "-h") {
       std::printf("usage: strata-gpu-bench [--batch N] [--seq N] [--steps N] [--warmup N] [--seed N] [--lr X] "
-                  "[--matmul-size N] [--profile] [--no-fused-epilogues]\n");
+                  "[--matmul-size N] [--profile] [--no-fused-epilogues] [--attention-row-block N]\n");
       std::exit(0);
     }
     if (k == "--profile") {
@@ -77,9 +79,11 @@ Args parse(int argc, char** argv) {
     else if (k == "--seed") a.seed = std::stoull(v);
     else if (k == "--lr") a.lr = std::stod(v);
     else if (k == "--matmul-size") a.matmul = std::stoll(v);
+    else if (k == "--attention-row-block") a.attention_row_block = std::stoll(v);
     else throw std::invalid_argument("unknown option " + k);
   }
-  if (a.batch < 1 || a.seq < 1 || a.seq > 1024 || a.steps < 1 || a.warmup < 0 || a.matmul < 256)
+  if (a.batch < 1 || a.seq < 1 || a.seq > 1024 || a.steps < 1 || a.warmup < 0 || a.matmul < 256 ||
+      a.attention_row_block < 0)
     throw std::invalid_argument("bad option value (batch >= 1, 1 <= seq <= 1024, steps >= 1, matmul-size >= 256)");
   return a;
 }
@@ -276,7 +280,9 @@ int run(const Args& a) {
   CudaGptModel model(cfg, a.batch, a.seq, {0.9, 0.95, 1e-8, 0.1});
   model.init_parameters(a.seed);
   if (!a.fused) model.set_fused_epilogues(false);
-  std::fprintf(stderr, "strata-gpu-bench: cuBLASLt epilogue fusion %s\n", model.fused_epilogues() ? "on" : "off");
+  model.set_attention_row_block(a.attention_row_block);
+  std::fprintf(stderr, "strata-gpu-bench: cuBLASLt epilogue fusion %s, attention row block %lld\n",
+               model.fused_epilogues() ? "on" : "off", static_cast<long long>(model.attention_row_block()));
   const int64_t N = a.batch * a.seq;
   std::mt19937_64 gen(a.seed);
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(cfg.vocab_size - 1));
@@ -337,14 +343,15 @@ int run(const Args& a) {
               "\"flops_per_token\":%.0f,\"warmup\":%lld,\"steps_timed\":%zu,\"ms_per_step\":%.3f,"
               "\"ms_per_step_mean\":%.3f,\"ms_per_step_min\":%.3f,\"ms_per_step_max\":%.3f,\"tokens_per_s\":%.1f,"
               "\"loss_first\":%.4f,\"loss_last\":%.4f,\"peak_device_bytes\":%zu,\"device_used_bytes\":%zu,"
-              "\"matmul_tflops\":%.1f,\"mfu\":%.4f,\"profiled\":%s,\"fused_epilogues\":%s,\"fused_gemm_calls\":%lld,\"declined_fused_gemm_calls\":%lld,"
+              "\"matmul_tflops\":%.1f,\"mfu\":%.4f,\"profiled\":%s,\"fused_epilogues\":%s,\"fused_gemm_calls\":%lld,\"declined_fused_gemm_calls\":%lld,\"attention_row_block\":%lld,"
               "\"mfu_formula\":\"(6*(params-wpe)+12*layers*seq*width)*tokens_per_s/matmul_flops\"}\n",
               prop.name, static_cast<long long>(a.batch), static_cast<long long>(a.seq),
               static_cast<long long>(params), flops_per_token, static_cast<long long>(a.warmup), ms.size(), median,
               mean, sorted.front(), sorted.back(), tokens_per_s, loss_first, loss_last, model.peak_device_bytes(),
               total_b - free_b, tflops, mfu, a.profile ? "true" : "false",
               model.fused_epilogues() ? "true" : "false", static_cast<long long>(model.fused_gemm_calls()),
-              static_cast<long long>(model.declined_fused_gemm_calls()));
+              static_cast<long long>(model.declined_fused_gemm_calls()),
+              static_cast<long long>(model.attention_row_block()));
   std::fflush(stdout);
   model.set_phase_marker(nullptr);
   if (a.profile) profiler.print(median);

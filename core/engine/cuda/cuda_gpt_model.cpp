@@ -260,7 +260,7 @@ void CudaGptModel::forward_async(const int32_t* tokens, const int32_t* targets, 
   m.d_targets = m.ints.data() + N;
 
   const ParameterLayout& lay = layout_;
-  const kc::AttentionShape ash{B, S, C, c.heads};
+  const kc::AttentionShape ash{B, S, C, c.heads, attention_blocks(S)};
   m.mark("fwd encoder", "embedding");
   kc::encoder_forward(compute_, m.act(m.encoded), m.d_tokens, m.w(lay.wte()), m.w(lay.wpe()), B, S, C);
   const bf16* x = m.act(m.encoded);
@@ -393,8 +393,8 @@ void CudaGptModel::backward_block(int64_t l) {
                       m.w(w.attn_proj_weight), N, C, C, false, scratch);
   bf16* dqkv = m.act(m.dwide_a);
   m.mark("bwd attention", "attention (other)");
-  kc::attention_backward(m.blas, dqkv, datty, m.act(a.qkv), m.act(a.probs), {B_, S_, C, c.heads},
-                         m.attn_scratch.data());
+  kc::attention_backward(m.blas, dqkv, datty, m.act(a.qkv), m.act(a.probs),
+                         {B_, S_, C, c.heads, attention_blocks(S_)}, m.attn_scratch.data());
   bf16* dln1 = m.act(m.dwide_b);
   m.mark("bwd attn.c_attn (qkv)", "gemm (linear layers)");
   kc::matmul_backward(m.blas, dln1, m.g(w.c_attn_weight), m.g(w.c_attn_bias), dqkv, m.act(a.ln1),
@@ -449,6 +449,15 @@ double CudaGptModel::last_grad_norm() {
 }
 
 void CudaGptModel::set_phase_marker(kernels::cuda::PhaseMarker* marker) { impl_->blas.set_marker(marker); }
+
+void CudaGptModel::set_attention_row_block(int64_t rows) {
+  if (rows < 0) throw std::invalid_argument("CudaGptModel: attention row block must be >= 0");
+  attention_row_block_ = rows;
+}
+
+int64_t CudaGptModel::attention_blocks(int64_t S) const {
+  return attention_row_block_ > 0 ? (S + attention_row_block_ - 1) / attention_row_block_ : 1;
+}
 
 void CudaGptModel::set_fused_epilogues(bool on) { impl_->blas.set_lt_epilogues(on); }
 bool CudaGptModel::fused_epilogues() const { return impl_->blas.lt_epilogues(); }

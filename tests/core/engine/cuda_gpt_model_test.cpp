@@ -70,8 +70,10 @@ Err error(const float* gpu, const float* ref, int64_t n) {
   return {r2 > 0 ? std::sqrt(d2 / r2) : std::sqrt(d2), m};
 }
 
-// Both GEMM paths (kernels/cuda/matmul.h): cuBLASLt's fused epilogues (bias, GELU and its
-// backward inside the GEMMs) and the separate kernels, so that a failure names the path.
+// Both paths: the new one — cuBLASLt's fused epilogues (bias, GELU and its backward inside
+// the GEMMs, kernels/cuda/matmul.h) and the causal blocking of the attention products (rows
+// in blocks of 8: 3 blocks at S = 24 and S = 17) — and the previous one (separate kernels,
+// whole S x S products), so that a failure names the path.
 class CudaGptModelPaths : public ::testing::TestWithParam<bool> {};
 
 TEST_P(CudaGptModelPaths, OneTrainingStepMatchesCpuModel) {
@@ -82,7 +84,9 @@ TEST_P(CudaGptModelPaths, OneTrainingStepMatchesCpuModel) {
   const std::vector<float> initial(cpu.params(), cpu.params() + total);
   CudaGptModel gpu(kTiny, kB, kS, kAdam);
   gpu.set_fused_epilogues(GetParam());
-  std::printf("  [model] path: cuBLASLt epilogue fusion %s\n", gpu.fused_epilogues() ? "on" : "off");
+  gpu.set_attention_row_block(GetParam() ? 8 : 0);
+  std::printf("  [model] path: cuBLASLt epilogue fusion %s, attention row block %lld\n",
+              gpu.fused_epilogues() ? "on" : "off", static_cast<long long>(gpu.attention_row_block()));
   gpu.set_parameters(initial.data());
   const Batch b = random_batch(kB * kS, kTiny.vocab_size, 11);
 
@@ -178,8 +182,8 @@ TEST_P(CudaGptModelPaths, OneTrainingStepMatchesCpuModel) {
   EXPECT_NEAR(l2_gpu, l2_cpu, 1e-2 * l2_cpu);
 }
 
-INSTANTIATE_TEST_SUITE_P(Epilogues, CudaGptModelPaths, ::testing::Values(true, false),
-                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Fused" : "Unfused"; });
+INSTANTIATE_TEST_SUITE_P(Paths, CudaGptModelPaths, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "FusedBlocked" : "UnfusedWhole"; });
 
 TEST(CudaGptModel, GradReadyHookRunsOncePerBlockFromTheLast) {
   CudaGptModel gpu(kTiny, 1, 8);
