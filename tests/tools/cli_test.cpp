@@ -16,6 +16,7 @@
 
 #include "strata/abi/version.h"
 #include "tests/support/paths.hpp"
+#include "tests/support/shell.hpp"
 
 namespace strata {
 namespace {
@@ -23,21 +24,9 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-struct Result {
-  int code;
-  std::string output;  // stdout and stderr together
-};
+using Result = test::ShellResult;
 
-Result run(const std::string& args) {
-  const std::string cmd = test::strata_binary() + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
-}
+Result run(const std::string& args) { return test::run_shell(test::strata_binary() + " " + args); }
 
 bool has(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
 

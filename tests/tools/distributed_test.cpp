@@ -19,6 +19,7 @@
 
 #include "core/checkpoint/safetensors.hpp"
 #include "tests/support/paths.hpp"
+#include "tests/support/shell.hpp"
 
 namespace strata {
 namespace {
@@ -26,20 +27,9 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-struct Result {
-  int code;
-  std::string output;
-};
+using Result = test::ShellResult;
 
-Result shell(const std::string& cmd) {
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
-}
+Result shell(const std::string& cmd) { return test::run_shell(cmd); }
 
 // A tiny fp64 run of the quickstart pipeline; `extra` adds --set overrides.
 std::string run_args(const fs::path& out, const std::string& extra) {

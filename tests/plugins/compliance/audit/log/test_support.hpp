@@ -1,7 +1,7 @@
 // Helpers shared by the audit log library tests.
 #pragma once
 
-#include <stdlib.h>
+#include "tests/support/temp_dir.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -14,24 +14,7 @@
 
 namespace strata::audit::test {
 
-// A fresh empty directory under the system temp folder, removed by the destructor.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "strata-audit-test-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = ::strata::test::TempDir;
 
 inline std::span<const uint8_t> bytes_of(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
