@@ -3,6 +3,7 @@
 #include <cublasLt.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
@@ -34,6 +35,7 @@ struct Blas::LtState {
   };
   std::map<Key, Entry> cache;
   Blas::LtCounts counts;
+  bool warned = false;  // the first cuBLASLt error has been reported
 };
 
 Blas::LtCounts Blas::lt_counts() const { return lt_->counts; }
@@ -141,30 +143,6 @@ bool gemm_lt(const Blas& blas, const LtGemmArgs& g) {
   if (g.epilogue == Epilogue::GeluAuxBias) epi = CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
   if (g.epilogue == Epilogue::DGelu) epi = CUBLASLT_EPILOGUE_DGELU;
 
-  LtDescs d;
-  STRATA_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  STRATA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a));
-  STRATA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b));
-  STRATA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-  if (has_bias) {
-    const void* bias = g.bias;
-    STRATA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-  }
-  if (has_aux) {
-    void* aux = g.aux;
-    const int64_t ld_aux = g.ld_aux;
-    STRATA_CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux));
-    STRATA_CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld_aux, sizeof ld_aux));
-  }
-  // Stored shapes: op(X) = X^T means X is stored k x m (A) or n x k (B).
-  STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.a, CUDA_R_16BF, op_a == CUBLAS_OP_N ? m : k,
-                                                 op_a == CUBLAS_OP_N ? k : m, lda));
-  STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.b, CUDA_R_16BF, op_b == CUBLAS_OP_N ? k : n,
-                                                 op_b == CUBLAS_OP_N ? n : k, ldb));
-  STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.c, CUDA_R_16BF, m, n, ldc));
-
   // Alignments (bytes, up to 256) of cuBLASLt's A (our B), B (our A) and C = D, and of
   // the epilogue's vectors: the heuristic is told the real ones, and they are part of the
   // cache key, so a cached algorithm never meets a less aligned pointer than it was
@@ -175,40 +153,74 @@ bool gemm_lt(const Blas& blas, const LtGemmArgs& g) {
                                static_cast<int>(g.epilogue),
                                ((int64_t{al_a} * 512 + al_b) * 512 + al_c) * 512 + al_epi};
   auto it = lt.cache.find(key);
-  if (it == lt.cache.end()) {
-    STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&d.pref));
-    const uint64_t ws = blas.workspace_bytes();
-    STRATA_CUBLAS_CHECK(
-        cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
-    const uint32_t align_a = static_cast<uint32_t>(al_a), align_b = static_cast<uint32_t>(al_b),
-                   align_c = static_cast<uint32_t>(al_c);
-    STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-                                                             &align_a, sizeof align_a));
-    STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                                                             &align_b, sizeof align_b));
-    STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-                                                             &align_c, sizeof align_c));
-    STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
-                                                             &align_c, sizeof align_c));
-    cublasLtMatmulHeuristicResult_t result{};
-    int found = 0;
-    const cublasStatus_t st =
-        cublasLtMatmulAlgoGetHeuristic(lt.handle, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &result, &found);
-    Blas::LtState::Entry e;
-    e.found = st == CUBLAS_STATUS_SUCCESS && found > 0 && result.state == CUBLAS_STATUS_SUCCESS;
-    if (e.found) e.algo = result.algo;
-    it = lt.cache.emplace(key, e).first;
-  }
-  if (!it->second.found) return false;
-  const float alpha = 1.0f, beta = 0.0f;
-  const cublasStatus_t st = cublasLtMatmul(lt.handle, d.op, &alpha, g.B, d.a, g.A, d.b, &beta, g.C, d.c, g.C, d.c,
-                                           &it->second.algo, blas.workspace(), blas.workspace_bytes(),
-                                           blas.stream());
-  if (st == CUBLAS_STATUS_NOT_SUPPORTED) {  // nothing queued: remember, and fall back
-    it->second.found = false;
+  if (it != lt.cache.end() && !it->second.found) return false;  // declined before
+
+  // Any cuBLASLt error below (a descriptor attribute, the heuristic, the launch's argument
+  // checks) has queued nothing: the problem is remembered as declined, reported once per
+  // Blas on stderr, and the caller takes its unfused path. A run never fails for the fusion.
+  try {
+    LtDescs d;
+    STRATA_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    STRATA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a));
+    STRATA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b));
+    STRATA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    if (has_bias) {
+      const void* bias = g.bias;
+      STRATA_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    }
+    if (has_aux) {
+      void* aux = g.aux;
+      const int64_t ld_aux = g.ld_aux;
+      STRATA_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux));
+      STRATA_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld_aux, sizeof ld_aux));
+    }
+    // Stored shapes: op(X) = X^T means X is stored k x m (A) or n x k (B).
+    STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.a, CUDA_R_16BF, op_a == CUBLAS_OP_N ? m : k,
+                                                   op_a == CUBLAS_OP_N ? k : m, lda));
+    STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.b, CUDA_R_16BF, op_b == CUBLAS_OP_N ? k : n,
+                                                   op_b == CUBLAS_OP_N ? n : k, ldb));
+    STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.c, CUDA_R_16BF, m, n, ldc));
+
+    if (it == lt.cache.end()) {
+      STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&d.pref));
+      const uint64_t ws = blas.workspace_bytes();
+      STRATA_CUBLAS_CHECK(
+          cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+      const uint32_t align_a = static_cast<uint32_t>(al_a), align_b = static_cast<uint32_t>(al_b),
+                     align_c = static_cast<uint32_t>(al_c);
+      STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                                               &align_a, sizeof align_a));
+      STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                                               &align_b, sizeof align_b));
+      STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                                                               &align_c, sizeof align_c));
+      STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                                                               &align_c, sizeof align_c));
+      cublasLtMatmulHeuristicResult_t result{};
+      int found = 0;
+      const cublasStatus_t st =
+          cublasLtMatmulAlgoGetHeuristic(lt.handle, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &result, &found);
+      Blas::LtState::Entry e;
+      e.found = st == CUBLAS_STATUS_SUCCESS && found > 0 && result.state == CUBLAS_STATUS_SUCCESS;
+      if (e.found) e.algo = result.algo;
+      it = lt.cache.emplace(key, e).first;
+      if (!e.found) return false;
+    }
+    const float alpha = 1.0f, beta = 0.0f;
+    STRATA_CUBLAS_CHECK(cublasLtMatmul(lt.handle, d.op, &alpha, g.B, d.a, g.A, d.b, &beta, g.C, d.c, g.C, d.c,
+                                       &it->second.algo, blas.workspace(), blas.workspace_bytes(), blas.stream()));
+  } catch (const std::runtime_error& e) {
+    lt.cache[key].found = false;
+    if (!lt.warned) {
+      lt.warned = true;
+      std::fprintf(stderr, "strata: a cuBLASLt epilogue GEMM (M=%lld N=%lld K=%lld) takes the unfused path: %s\n",
+                   static_cast<long long>(g.M), static_cast<long long>(g.N), static_cast<long long>(g.K), e.what());
+    }
     return false;
   }
-  STRATA_CUBLAS_CHECK(st);
   --lt.counts.declined;
   ++lt.counts.fused;
   return true;
