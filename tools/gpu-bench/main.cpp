@@ -301,7 +301,11 @@ int run(const Args& a) {
     }
     // An external profiler started with a cudaProfilerApi capture range (nsys, in
     // gpu-check.sh) sees the timed steps only; without one these calls do nothing.
-    if (s == a.warmup) cudaProfilerStart();
+    // (Their status is ignored and cleared, so it cannot surface at a later launch check.)
+    if (s == a.warmup) {
+      (void)cudaProfilerStart();
+      (void)cudaGetLastError();
+    }
     const bool profiled = a.profile && s >= a.warmup;
     model.set_phase_marker(profiled ? &profiler : nullptr);
     if (profiled) profiler.begin_step();
@@ -322,7 +326,8 @@ int run(const Args& a) {
     std::fprintf(stderr, "strata-gpu-bench: step %lld%s: %.2f ms, loss %.4f, grad norm %.3f\n",
                  static_cast<long long>(s), s < a.warmup ? " (warm-up)" : "", step_ms, loss, model.last_grad_norm());
   }
-  cudaProfilerStop();
+  (void)cudaProfilerStop();
+  (void)cudaGetLastError();
   std::fprintf(stderr, "strata-gpu-bench: GEMMs with a fused cuBLASLt epilogue: %lld, declined (unfused path): %lld\n",
                static_cast<long long>(model.fused_gemm_calls()),
                static_cast<long long>(model.declined_fused_gemm_calls()));
