@@ -213,6 +213,7 @@ bool gemm_lt(const Blas& blas, const LtGemmArgs& g) {
     STRATA_CUBLAS_CHECK(cublasLtMatmul(lt.handle, d.op, &alpha, g.B, d.a, g.A, d.b, &beta, g.C, d.c, g.C, d.c,
                                        &it->second.algo, blas.workspace(), blas.workspace_bytes(), blas.stream()));
   } catch (const std::runtime_error& e) {
+    (void)cudaGetLastError();  // a non-sticky launch error must not surface at the next check
     lt.cache[key].found = false;
     if (!lt.warned) {
       lt.warned = true;
