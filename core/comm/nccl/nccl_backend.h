@@ -1,0 +1,32 @@
+/* The NCCL communicator backend (GPU buffers), a module the host loads at run time like the
+ * MPI one, so `strata` links no CUDA. A communicator is made collectively from a bootstrap
+ * communicator (the MPI world, or the self communicator of a one-process run): rank 0 makes
+ * NCCL's unique id and the bootstrap broadcasts it. Collectives run on the communicator's
+ * own CUDA stream; a blocking call synchronises it, a started one records an event that
+ * wait() synchronises. C entry points, nothing throws across them. */
+#ifndef STRATA_CORE_COMM_NCCL_BACKEND_H
+#define STRATA_CORE_COMM_NCCL_BACKEND_H
+
+#include "strata/abi/comm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define STRATA_NCCL_BACKEND_VERSION 1
+
+/* Collective over `bootstrap`: every rank calls it with its CUDA device. NULL on error, with
+ * the reason (naming the failing CUDA or NCCL call) in error[error_size]. */
+typedef strata_comm* (*strata_nccl_create_fn)(const strata_comm* bootstrap, int device, char* error,
+                                              unsigned long error_size);
+typedef void (*strata_nccl_destroy_fn)(strata_comm* comm);
+typedef int (*strata_nccl_backend_version_fn)(void);
+
+strata_comm* strata_nccl_create(const strata_comm* bootstrap, int device, char* error, unsigned long error_size);
+void strata_nccl_destroy(strata_comm* comm);
+int strata_nccl_backend_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
