@@ -1,5 +1,7 @@
 #include "core/config/pipeline_config.hpp"
 
+#include "core/config/pipeline_checks.hpp"
+
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -141,6 +143,7 @@ ResolvedConfig resolve_config(nlohmann::json document, const std::vector<Overrid
   for (const auto& issue : schema.validate(document)) issues.push_back(format_issue(issue));
   if (!issues.empty()) throw ConfigError(source, issues);
   document = schema.with_defaults(document);
+  check_cross_field_rules(document, issues);
 
   ResolvedConfig resolved;
   resolved.source = source;

@@ -135,6 +135,20 @@ TEST_F(PipelineConfig, NestedPluginReferencesAreResolvedAndValidated) {
                                                      "number > 0, got \"big\""});
 }
 
+TEST_F(PipelineConfig, RulesAcrossFieldsAreCheckedWithTheConfig) {
+  json doc = minimal();
+  doc["model"] = {{"width", 130}, {"heads", 4}, {"context", 64}};
+  doc["train"] = {{"seq_len", 128}};
+  doc["data"] = {{"tokenizer", "bpe:100"}};
+  const auto issues = issues_of(doc);
+  ASSERT_EQ(issues.size(), 3u);
+  EXPECT_EQ(issues[0], "/model/width: 130 is not divisible by /model/heads (4); each head needs width / heads channels");
+  EXPECT_EQ(issues[1], "/train/seq_len: 128 exceeds /model/context (64)");
+  EXPECT_EQ(issues[2], "/data/tokenizer: \"bpe:100\": expected bpe:N with 257 <= N <= 65536");
+  doc["data"]["tokenizer"] = "bpe:12x";
+  EXPECT_EQ(issues_of(doc).back(), "/data/tokenizer: \"bpe:12x\": expected bpe:N with 257 <= N <= 65536");
+}
+
 TEST(PipelineConfigFile, ParseErrorsNameLineAndColumn) {
   test::TempDir dir;
   const auto path = dir.path() / "bad.json";
