@@ -19,7 +19,7 @@ build=${BUILD_DIR:-$root/build-gpu}
 bundle=$root/.device-bundle
 jobs=${JOBS:-1}
 limit=$((64 * 1024 * 1024))
-targets=(cuda_kernel_tests cuda_model_tests strata-gpu-bench)
+targets=(cuda_kernel_tests cuda_model_tests nccl_comm_tests strata-gpu-bench)
 baseline=$root/../shared/bench/pytorch_gpt_baseline.py
 die() { echo "gpu-bundle: $*" >&2; exit 1; }
 
@@ -39,7 +39,7 @@ done
 cp "$baseline" "$bundle/pytorch_gpt_baseline.py"
 
 # Shared libraries: everything ldd resolves, except the GPU machine's own.
-skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libcuda\.so|libcublas\.so|libcublasLt\.so|libcudnn)'
+skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libcuda\.so|libcublas\.so|libcublasLt\.so|libcudnn|libnccl\.so)'
 missing=0
 for bin in "$bundle"/bin/*; do
   rp=$(readelf -d "$bin" | grep -E 'R(UN)?PATH' || true)

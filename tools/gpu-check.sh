@@ -101,7 +101,29 @@ PY
 )
 fi
 echo "cuBLAS 13 folder: ${cublas_dir:-NOT FOUND}"
-gpu_ld=$bundle/lib${cublas_dir:+:$cublas_dir}
+# NCCL (for nccl_comm_tests): the toolkit's, else PyTorch's nvidia/nccl wheel.
+nccl_dir=""
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu; do
+  if [ -e "$d/libnccl.so.2" ]; then nccl_dir=$d; break; fi
+done
+if [ -z "$nccl_dir" ]; then
+  nccl_dir=$(python3 - <<'PY' 2>/dev/null
+import glob, os
+try:
+    import nvidia
+    roots = list(nvidia.__path__)
+except Exception:
+    roots = []
+for r in roots:
+    hits = sorted(glob.glob(os.path.join(r, "**", "libnccl.so.2*"), recursive=True))
+    if hits:
+        print(os.path.dirname(hits[0]))
+        break
+PY
+)
+fi
+echo "NCCL folder: ${nccl_dir:-NOT FOUND}"
+gpu_ld=$bundle/lib${cublas_dir:+:$cublas_dir}${nccl_dir:+:$nccl_dir}
 for bin in "$bundle"/bin/*; do
   nf=$(LD_LIBRARY_PATH=$gpu_ld ldd "$bin" 2>&1 | grep -E 'not found|version .* not found' || true)
   [ -n "$nf" ] && { echo "ldd $(basename "$bin"): unresolved:"; echo "$nf"; }
@@ -109,7 +131,8 @@ done
 run_bundled() { LD_LIBRARY_PATH=$gpu_ld "$@"; }
 
 echo "--- gpu tests"
-for bin in "$bundle"/bin/cuda_*_tests; do
+for bin in "$bundle"/bin/cuda_*_tests "$bundle"/bin/nccl_*_tests; do
+  [ -e "$bin" ] || continue
   name=$(basename "$bin")
   stage "test $name" 150 env LD_LIBRARY_PATH="$gpu_ld" "$bin" --gtest_color=no
   rc=$?
