@@ -134,7 +134,7 @@ bool matmul_backward(const Blas& blas, bf16* dinp, float* dweight, float* dbias,
       gelu_backward(blas.stream(), dinp, gelu_input, dinp, N * C);
     }
   }
-  {  // dweight[OC,C] += dout^T[OC,N] · inp[N,C], in fp32
+  if (dweight != nullptr) {  // dweight[OC,C] += dout^T[OC,N] · inp[N,C], in fp32
     blas.mark_part("dweight gemm", "gemm (linear layers)");
     GemmArgs g;
     g.trans_a = true;

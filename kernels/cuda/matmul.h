@@ -31,7 +31,7 @@ index_t matmul_backward_scratch_floats(index_t N, index_t OC);
 
 // dout [N,OC] with row stride ld_dout (0 means OC).
 //   dinp [N,C] bf16 = dout · W (WRITTEN, or ACCUMULATED when accumulate_dinp; skipped if null)
-//   dweight [OC,C] fp32 += dout^T · inp (ACCUMULATED)
+//   dweight [OC,C] fp32 += dout^T · inp (ACCUMULATED; skipped if null)
 //   dbias [OC] fp32 += column sums of dout (ACCUMULATED, deterministic; skipped if null)
 // scratch: matmul_backward_scratch_floats(N, OC) floats (unused when dbias is null).
 // gelu_input [N,C] (optional; dinp must be given and not accumulated): the layer's input
