@@ -100,8 +100,16 @@ uint64_t PluginInstance::preferred_bucket_bytes() const {
   expect_tier(STRATA_TIER_AGGREGATION, "preferred_bucket_bytes");
   const auto& t = table<strata_aggregation_v0>();
   // Optional member: present only if the plugin's table is large enough to hold it.
-  if (t.common.struct_size < STRATA_AGGREGATION_V0_STRUCT_SIZE || t.preferred_bucket_bytes == nullptr) return 0;
+  if (t.common.struct_size < STRATA_AGGREGATION_V0_1_STRUCT_SIZE || t.preferred_bucket_bytes == nullptr) return 0;
   return t.preferred_bucket_bytes(instance_.get());
+}
+
+bool PluginInstance::sums_prescaled_gradients() const {
+  expect_tier(STRATA_TIER_AGGREGATION, "sums_prescaled_gradients");
+  const auto& t = table<strata_aggregation_v0>();
+  // Interface 0.1 tables end before this member.
+  if (t.common.struct_size < STRATA_AGGREGATION_V0_STRUCT_SIZE || t.sums_prescaled_gradients == nullptr) return false;
+  return t.sums_prescaled_gradients(instance_.get()) != 0;
 }
 
 void PluginInstance::plan_memory(const std::vector<const strata_layer_profile*>& layers, uint64_t budget,

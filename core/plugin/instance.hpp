@@ -61,6 +61,7 @@ class PluginInstance {
   strata_agg_pending* aggregate_start(const strata_comm* comm, strata_grad_bucket& bucket) const;
   void aggregate_wait(strata_agg_pending* pending) const;
   uint64_t preferred_bucket_bytes() const;
+  bool sums_prescaled_gradients() const;
   void plan_memory(const std::vector<const strata_layer_profile*>& layers, uint64_t budget, strata_memory_plan& out) const;
   void fairness_train(strata_fairness_batch& batch) const;
   void fairness_evaluate(const strata_fairness_batch& batch) const;

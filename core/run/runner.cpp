@@ -145,6 +145,7 @@ class Run {
   std::unique_ptr<data::BatchLoader> loader_;
   std::vector<int32_t> inputs_, targets_;
   int64_t micro_batch_ = 1, micro_batches_ = 1, seq_len_ = 1, dp_ = 1;
+  bool prescaled_ = false;  // the aggregator sums; local gradients are divided by dp_
   uint64_t bucket_elems_ = 0;
   int64_t step_ = -1;
   int64_t steps_done_ = 0;
@@ -340,6 +341,8 @@ void Run<T>::plan() {
   micro_batch_ = plan.micro_batch;
   micro_batches_ = plan.micro_batches;
   dp_ = plan.dp;
+  // An aggregator that sums pre-divided gradients: the 1/dp joins the loss scale.
+  prescaled_ = dp_ > 1 && plugins_->aggregation().sums_prescaled_gradients();
   if (plan.zero_stage == 1 && dp_ > 1) {
     // ZeRO-1: each data-parallel rank keeps AdamW's moments for its shard of the flat
     // buffer only, updates that shard, and the ranks all-gather the parameters.
@@ -439,7 +442,9 @@ void Run<T>::train_step(const kernels::cpu::LrSchedule& schedule) {
   for (int64_t m = 0; m < micro_batches_; ++m) {
     loader_->next(inputs_.data(), targets_.data());
     loss += model_->forward(inputs_.data(), targets_.data(), micro_batch_, seq_len_);
-    model_->backward(1.0 / static_cast<double>(micro_batches_));
+    // (A hidden-state gradient added for adversarial objectives is not loss-scaled: it must
+    // be divided by dp_ by whoever adds it when prescaled_.)
+    model_->backward(1.0 / static_cast<double>(micro_batches_ * (prescaled_ ? dp_ : 1)));
   }
   // The step's loss over the global batch: each data-parallel rank saw an equal share.
   last_loss_ = world_sum(loss / static_cast<double>(micro_batches_)) / static_cast<double>(dp_);

@@ -92,7 +92,8 @@ void add_bench_comm_command(CLI::App& bench, const GlobalOptions& global, int& e
       const bool lead = world.rank() == 0;
       const double bus_factor = 2.0 * (world.size() - 1) / world.size();
       if (lead && !a->json)
-        std::printf("%d ranks; bus bandwidth = 2(n-1)/n x bytes / time\n%12s %12s %12s %12s %12s %8s\n", world.size(),
+        std::printf("%d ranks; bus bandwidth = 2(n-1)/n x bytes / time%s\n%12s %12s %12s %12s %12s %8s\n", world.size(),
+                    agg.sums_prescaled_gradients() ? "; the aggregator sums gradients the host pre-divided" : "",
                     "bytes", "mpi us", "mpi GB/s", (a->aggregator + " us").c_str(), (a->aggregator + " GB/s").c_str(),
                     "ratio");
       for (uint64_t bytes = static_cast<uint64_t>(a->min_kib * 1024); bytes <= static_cast<uint64_t>(a->max_mib * 1048576);
@@ -109,7 +110,7 @@ void add_bench_comm_command(CLI::App& bench, const GlobalOptions& global, int& e
         if (a->json)
           std::cout << json({{"bytes", bytes}, {"ranks", world.size()}, {"iterations", iters},
                              {"mpi_us", raw * 1e6}, {"mpi_busbw_gbs", raw_bw}, {"aggregator", a->aggregator},
-                             {"aggregator_us", ours * 1e6}, {"aggregator_busbw_gbs", our_bw},
+                             {"aggregator_us", ours * 1e6}, {"prescaled", agg.sums_prescaled_gradients()}, {"aggregator_busbw_gbs", our_bw},
                              {"ratio", our_bw / raw_bw}})
                            .dump()
                     << std::endl;

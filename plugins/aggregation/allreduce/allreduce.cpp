@@ -3,7 +3,9 @@
 // message-sized temporary on every call, and above 32 MiB that is fresh memory at ~15 us a
 // page, so 16 MiB buckets keep it out of the slow path) are all-reduced without blocking
 // as the host hands them over (or, by default, with blocking all-reduces: see the
-// `nonblocking` option), then averaged. Open MPI makes little asynchronous progress
+// `nonblocking` option). The mean comes out of the sum because the host has divided each
+// rank's gradient by the group size in the loss scale (`prescaled`, the default), or from
+// a pass after the reduction. Open MPI makes little asynchronous progress
 // on CPU buffers, so what matters is what stays exposed: the time the host spends blocked
 // in wait(), which this plugin measures and reports per step as `exposed_comm_ms`, with the
 // bytes moved (`bytes`) and the buckets (`buckets`).
@@ -44,8 +46,8 @@ class AllReduce final : public strata::sdk::GradientAggregator {
     "properties": {
       "bucket_mb": {"type": "number", "exclusiveMinimum": 0, "maximum": 1024, "default": 16,
                     "description": "gradient bucket size in MiB; 16-32 avoids Open MPI's large-message slowdown"},
-      "average": {"type": "boolean", "default": true,
-                  "description": "divide by the data-parallel size (false: sum, for optimizers that scale themselves)"},
+      "prescaled": {"type": "boolean", "default": true,
+                    "description": "true: the host divides each rank's gradient by the group size in the backward pass's loss scale (free) and the buckets are only summed; false: average after each all-reduce (one more pass over every gradient byte)"},
       "report_every": {"type": "integer", "minimum": 0, "default": 1,
                        "description": "emit the exposed-communication metrics every this many steps (0: never)"},
       "nonblocking": {"type": "boolean", "default": false,
@@ -57,7 +59,7 @@ class AllReduce final : public strata::sdk::GradientAggregator {
   explicit AllReduce(strata::sdk::Host host) : GradientAggregator(host) {
     const auto o = host.options();
     bucket_bytes_ = static_cast<uint64_t>(o.at("bucket_mb").get<double>() * 1048576.0);
-    average_ = o.at("average").get<bool>();
+    prescaled_ = o.at("prescaled").get<bool>();
     report_every_ = o.at("report_every").get<int64_t>();
     nonblocking_ = o.at("nonblocking").get<bool>();
   }
@@ -90,7 +92,7 @@ class AllReduce final : public strata::sdk::GradientAggregator {
     const auto t0 = Clock::now();
     strata::sdk::Comm(pending->comm).wait(pending->request);
     exposed_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
-    if (average_) {
+    if (!prescaled_) {
       if (pending->grads.dtype == STRATA_DTYPE_F32)
         scale<float>(pending->grads, 1.0 / pending->size);
       else
@@ -99,6 +101,7 @@ class AllReduce final : public strata::sdk::GradientAggregator {
   }
 
   uint64_t preferred_bucket_bytes() const override { return bucket_bytes_; }
+  bool sums_prescaled_gradients() const override { return prescaled_; }
 
   ~AllReduce() override { begin_step(-2); }  // report the last step
 
@@ -119,7 +122,7 @@ class AllReduce final : public strata::sdk::GradientAggregator {
   }
 
   uint64_t bucket_bytes_ = 0;
-  bool average_ = true;
+  bool prescaled_ = true;
   bool nonblocking_ = false;
   int64_t report_every_ = 1;
   int64_t step_ = -1;

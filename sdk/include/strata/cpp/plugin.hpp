@@ -122,6 +122,9 @@ class GradientAggregator : public Plugin {
   virtual strata_agg_pending* start(const Comm& comm, strata_grad_bucket& bucket) = 0;
   virtual void wait(strata_agg_pending* /*pending*/) {}
   virtual uint64_t preferred_bucket_bytes() const { return 0; }
+  // true: this plugin sums buckets and the host pre-divides local gradients by the group size
+  // (interface 0.2; see strata/abi/tiers/aggregation.h).
+  virtual bool sums_prescaled_gradients() const { return false; }
 };
 
 class MemoryPlanner : public Plugin {
@@ -246,6 +249,11 @@ struct Adapter {
     if (call(p, [&] { bytes = derived(p)->preferred_bucket_bytes(); }) != STRATA_OK) return 0;
     return bytes;
   }
+  static int32_t agg_sums_prescaled(strata_instance* p) noexcept {
+    bool yes = false;
+    if (call(p, [&] { yes = derived(p)->sums_prescaled_gradients(); }) != STRATA_OK) return 0;
+    return yes ? 1 : 0;
+  }
   static strata_status plan_memory(strata_instance* p, const strata_layer_profile* const* layers, uint32_t count,
                                    uint64_t budget, strata_memory_plan* out) noexcept {
     return call(p, [&] { derived(p)->plan(layers, count, budget, *out); });
@@ -278,7 +286,7 @@ struct Adapter {
       return &table;
     } else if constexpr (std::is_base_of_v<GradientAggregator, T>) {
       static const strata_aggregation_v0 table{common(STRATA_AGGREGATION_V0_STRUCT_SIZE), &agg_start, &agg_wait,
-                                               &agg_bucket_bytes};
+                                               &agg_bucket_bytes, &agg_sums_prescaled};
       return &table;
     } else if constexpr (std::is_base_of_v<MemoryPlanner, T>) {
       static const strata_memory_v0 table{common(STRATA_MEMORY_V0_STRUCT_SIZE), &plan_memory};

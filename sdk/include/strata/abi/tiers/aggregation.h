@@ -15,7 +15,7 @@ extern "C" {
 #endif
 
 #define STRATA_AGGREGATION_IFACE_MAJOR 0
-#define STRATA_AGGREGATION_IFACE_MINOR 1
+#define STRATA_AGGREGATION_IFACE_MINOR 2
 
 typedef struct strata_agg_pending strata_agg_pending; /* opaque, plugin-owned until wait() */
 
@@ -36,8 +36,17 @@ typedef struct strata_aggregation_v0 {
   strata_status (*wait)(strata_instance* self, strata_agg_pending* pending);
   /* Optional: bucket size the plugin prefers; 0 or NULL = the host's configured size. */
   uint64_t (*preferred_bucket_bytes)(strata_instance* self);
+  /* Optional (interface 0.2): non-zero when the plugin SUMS each bucket over the group and
+   * relies on the host to have divided every rank's local gradient by the group size. The
+   * host folds that division into the backward pass's loss scale, where it costs nothing,
+   * and the mean comes out of the reduction without another pass over every gradient byte.
+   * NULL or 0: the plugin produces the mean itself (the contract above). */
+  int32_t (*sums_prescaled_gradients)(strata_instance* self);
 } strata_aggregation_v0;
-#define STRATA_AGGREGATION_V0_STRUCT_SIZE STRATA_STRUCT_SIZE(strata_aggregation_v0, preferred_bucket_bytes)
+/* Tables of interface 0.1 end at preferred_bucket_bytes; the host reads a member only when
+ * the plugin's struct_size covers it. */
+#define STRATA_AGGREGATION_V0_1_STRUCT_SIZE STRATA_STRUCT_SIZE(strata_aggregation_v0, preferred_bucket_bytes)
+#define STRATA_AGGREGATION_V0_STRUCT_SIZE STRATA_STRUCT_SIZE(strata_aggregation_v0, sums_prescaled_gradients)
 
 #ifdef __cplusplus
 }
