@@ -79,13 +79,14 @@ if [ -n "$glibc" ] && [ "$(printf '%s\n' 2.36 "$glibc" | sort -V | head -1)" != 
   rm -f "$bundle/lib/libstdc++.so.6" "$bundle/lib/libgcc_s.so.1"
 fi
 
-echo "--- cuBLAS"
-cublas_dir=""
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
-  if [ -e "$d/libcublas.so.13" ] && [ -e "$d/libcublasLt.so.13" ]; then cublas_dir=$d; break; fi
-done
-if [ -z "$cublas_dir" ]; then
-  cublas_dir=$(python3 - <<'PY' 2>/dev/null
+# find_lib_dir FILE: the first folder holding FILE among the CUDA toolkit's, else inside
+# PyTorch's nvidia/* wheels (where the image keeps cuBLAS and NCCL when the toolkit lacks them).
+find_lib_dir() {
+  local file=$1 d
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu; do
+    if [ -e "$d/$file" ]; then echo "$d"; return; fi
+  done
+  FILE=$file python3 - <<'PY' 2>/dev/null
 import glob, os
 try:
     import nvidia
@@ -93,35 +94,16 @@ try:
 except Exception:
     roots = []
 for r in roots:
-    hits = sorted(glob.glob(os.path.join(r, "**", "libcublasLt.so.13*"), recursive=True))
+    hits = sorted(glob.glob(os.path.join(r, "**", os.environ["FILE"] + "*"), recursive=True))
     if hits:
         print(os.path.dirname(hits[0]))
         break
 PY
-)
-fi
+}
+echo "--- cuBLAS and NCCL"
+cublas_dir=$(find_lib_dir libcublasLt.so.13)
 echo "cuBLAS 13 folder: ${cublas_dir:-NOT FOUND}"
-# NCCL (for nccl_comm_tests): the toolkit's, else PyTorch's nvidia/nccl wheel.
-nccl_dir=""
-for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu; do
-  if [ -e "$d/libnccl.so.2" ]; then nccl_dir=$d; break; fi
-done
-if [ -z "$nccl_dir" ]; then
-  nccl_dir=$(python3 - <<'PY' 2>/dev/null
-import glob, os
-try:
-    import nvidia
-    roots = list(nvidia.__path__)
-except Exception:
-    roots = []
-for r in roots:
-    hits = sorted(glob.glob(os.path.join(r, "**", "libnccl.so.2*"), recursive=True))
-    if hits:
-        print(os.path.dirname(hits[0]))
-        break
-PY
-)
-fi
+nccl_dir=$(find_lib_dir libnccl.so.2)  # for nccl_comm_tests
 echo "NCCL folder: ${nccl_dir:-NOT FOUND}"
 gpu_ld=$bundle/lib${cublas_dir:+:$cublas_dir}${nccl_dir:+:$nccl_dir}
 for bin in "$bundle"/bin/*; do
