@@ -28,6 +28,7 @@
 #include "core/events/event_bus.hpp"
 #include "core/run/cancellation.hpp"
 #include "core/run/explanation.hpp"
+#include "core/run/gradient_buckets.hpp"
 #include "core/run/group_evaluation.hpp"
 #include "core/run/metrics_writer.hpp"
 #include "core/run/plugin_set.hpp"
@@ -416,23 +417,8 @@ void Run<T>::resume_if_asked() {
 
 template <class T>
 void Run<T>::aggregate_gradients() {
-  T* grads = model_->grads();
-  const auto total = static_cast<uint64_t>(model_->layout().total_count());
-  std::vector<std::pair<strata_grad_bucket, strata_agg_pending*>> started;
-  started.reserve(total / bucket_elems_ + 1);
-  int32_t index = 0;
-  for (uint64_t offset = 0; offset < total; offset += bucket_elems_, ++index) {
-    strata_grad_bucket b{};
-    b.struct_size = STRATA_GRAD_BUCKET_STRUCT_SIZE;
-    b.index = index;
-    b.offset = offset;
-    b.step = step_;
-    b.grads = {grads + offset, std::min<uint64_t>(bucket_elems_, total - offset),
-               sizeof(T) == 8 ? STRATA_DTYPE_F64 : STRATA_DTYPE_F32, STRATA_DEVICE_CPU, 0};
-    started.emplace_back(b, nullptr);
-    started.back().second = plugins_->aggregation().aggregate_start(env_.world, started.back().first);
-  }
-  for (auto& [bucket, pending] : started) plugins_->aggregation().aggregate_wait(pending);
+  aggregate_in_buckets(plugins_->aggregation(), env_.world, model_->grads(),
+                       static_cast<uint64_t>(model_->layout().total_count()), bucket_elems_, step_);
 }
 
 template <class T>

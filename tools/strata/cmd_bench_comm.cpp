@@ -15,6 +15,7 @@
 #include "core/plugin/host_environment.hpp"
 #include "core/plugin/instance.hpp"
 #include "core/plugin/registry.hpp"
+#include "core/run/gradient_buckets.hpp"
 #include "tools/strata/commands.hpp"
 
 namespace strata::cli {
@@ -35,21 +36,7 @@ double aggregator_seconds(const plugin::PluginInstance& agg, const comm::World& 
   const uint64_t bucket = std::max<uint64_t>(1, (preferred > 0 ? preferred : 16u << 20) / sizeof(float));
   world.comm()->api->barrier(world.comm()->handle);
   const auto t0 = Clock::now();
-  for (int it = 0; it < iterations; ++it) {
-    std::vector<std::pair<strata_grad_bucket, strata_agg_pending*>> started;
-    int32_t index = 0;
-    for (uint64_t offset = 0; offset < total; offset += bucket, ++index) {
-      strata_grad_bucket b{};
-      b.struct_size = STRATA_GRAD_BUCKET_STRUCT_SIZE;
-      b.index = index;
-      b.offset = offset;
-      b.step = it;
-      b.grads = {grads.data() + offset, std::min(bucket, total - offset), STRATA_DTYPE_F32, STRATA_DEVICE_CPU, 0};
-      started.emplace_back(b, nullptr);
-      started.back().second = agg.aggregate_start(world.comm(), started.back().first);
-    }
-    for (auto& [b, pending] : started) agg.aggregate_wait(pending);
-  }
+  for (int it = 0; it < iterations; ++it) run::aggregate_in_buckets(agg, world.comm(), grads.data(), total, bucket, it);
   double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
   strata_buffer e{&elapsed, 1, STRATA_DTYPE_F64, STRATA_DEVICE_CPU, 0};
   world.comm()->api->allreduce(world.comm()->handle, &e, &e, STRATA_REDUCE_MAX, nullptr);
