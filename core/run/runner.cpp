@@ -491,7 +491,7 @@ void Run<T>::train() {
                       {"lr", sig9(kernels::cpu::lr_at_step(schedule, step_))}, {"tokens_per_s", sig9(tokens_per_s_)}});
     char status[96];
     std::snprintf(status, sizeof status, "loss %.4f | %.0f tok/s", last_loss_, tokens_per_s_);
-    progress.update(steps_done_, status, log_now);
+    if (lead_) progress.update(steps_done_, status, log_now);  // one progress line per run, not per rank
     if (steps_done_ % step_every == 0)
       bus_.publish(STRATA_EVENT_STEP_END, steps_done_, {{"loss", sig9(last_loss_)}, {"tokens_per_s", sig9(tokens_per_s_)}});
     if (eval_every > 0 && steps_done_ % eval_every == 0 && steps_done_ != steps) {
@@ -502,7 +502,7 @@ void Run<T>::train() {
     }
     if (ckpt_every > 0 && steps_done_ % ckpt_every == 0 && steps_done_ != steps) save_checkpoint("periodic");
   }
-  progress.finish();
+  if (lead_) progress.finish();
   step_ = steps_done_;
 }
 

@@ -40,7 +40,8 @@ class AllReduce final : public strata::sdk::GradientAggregator {
   static constexpr const char* kName = "allreduce";
   static constexpr const char* kVersion = "0.1.0";
   static constexpr const char* kDescription =
-      "bucketed non-blocking fp32/fp64 all-reduce and average; reports the exposed communication time per step";
+      "bucketed fp32/fp64 all-reduce of gradients the host pre-divides (or averaged after); reports the exposed "
+      "communication time per step";
   static constexpr const char* kOptionsSchema = R"json({
     "type": "object",
     "properties": {
