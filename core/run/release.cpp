@@ -36,11 +36,16 @@ int request_release(const ReleaseOptions& options, util::Logger logger) {
   if (status != "completed" && status != "denied")
     throw std::runtime_error((dir / "summary.json").string() + ": the run's status is \"" + status +
                              "\"; only a completed run (or one whose release was denied) can be released");
-  const std::string checkpoint = summary.value("checkpoint", "");
+  // The run recorded its checkpoint relative to where it was started; the run directory
+  // itself may since have been reached by another path.
+  std::string checkpoint = summary.value("checkpoint", "");
+  if (!checkpoint.empty() && !fs::exists(checkpoint))
+    checkpoint = (dir / "checkpoints" / fs::path(checkpoint).filename()).string();
   const std::string expected = summary.value("checkpoint_sha256", "");
   if (checkpoint.empty() || expected.empty())
     throw std::runtime_error((dir / "summary.json").string() + ": names no checkpoint to release");
-  // Every tensor file against the manifest, then the manifest against the run's record.
+  // Every tensor file against the manifest, then the manifest against the run's record. A
+  // compliance plugin with a trail (audit) also checks the request against what it recorded.
   checkpoint::read_checkpoint(checkpoint);
   const std::string actual = util::sha256_file_hex(fs::path(checkpoint) / "manifest.json");
   if (actual != expected)

@@ -393,6 +393,40 @@ TEST(Cli, AuditTrailPolicyApprovalsReleaseAndVerify) {
   EXPECT_TRUE(has(bad.output, "segment-000000.log")) << bad.output;
 }
 
+// summary.json is not protected: a release asked for after the run is decided on the
+// metrics and checkpoint the audit trail recorded, so editing the summary gains nothing.
+TEST(Cli, AReleaseIsDecidedOnTheTrailNotOnAnEditedSummary) {
+  test::TempDir dir;
+  const fs::path d = dir.path();
+  for (const char* who : {"alice", "bob"})
+    ASSERT_EQ(run(std::string("keys generate --name ") + who + " --out " + (d / who).string()).code, 0);
+  {
+    std::ofstream ring(d / "approvers.keyring");
+    ring << std::ifstream(d / "alice.pub").rdbuf() << std::ifstream(d / "bob.pub").rdbuf();
+  }
+  json doc = read_json(test::source_dir() / "configs" / "policies" / "quickstart-release.json");
+  doc["rules"][1]["when"][0]["value"] = 0.5;  // a 20-step run does not get there
+  std::ofstream(d / "policy.json") << doc.dump(2);
+  const fs::path out = d / "run";
+  const std::string audit = "'/tiers/compliance=[{\"plugin\":\"audit\",\"options\":{\"policy\":\"" +
+                            (d / "policy.json").string() + "\",\"approvers\":\"" + (d / "approvers.keyring").string() +
+                            "\"}}]'";
+  ASSERT_EQ(run(short_run(out) + " --set " + audit).code, 0);
+  for (const char* who : {"alice", "bob"})
+    ASSERT_EQ(run("approve " + out.string() + " --key " + (d / who).string() + ".key").code, 0);
+  EXPECT_EQ(run("release " + out.string()).code, 3) << "the run's bits per byte are above the bar";
+  json summary = read_json(out / "summary.json");
+  summary["metrics"]["val_bits_per_byte"] = 0.1;
+  summary["val_bits_per_byte"] = 0.1;
+  std::ofstream(out / "summary.json") << summary.dump(2);
+  const auto r = run("release " + out.string());
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_FALSE(fs::exists(out / "release.json"));
+  const auto shown = run("audit show " + out.string() + " --json");
+  const json records = json::parse(shown.output.substr(shown.output.find('[')));
+  EXPECT_EQ(records.back()["record"]["metrics_from"], "audit trail (run_end)") << records.back().dump(2);
+}
+
 TEST(Cli, ADatasetOffTheAllowListStopsTheRunBeforeReadingIt) {
   test::TempDir dir;
   const fs::path out = dir.path() / "run";

@@ -255,7 +255,7 @@ void add_audit_command(CLI::App& app, const GlobalOptions& global, int& exit_cod
 
 void add_approve_command(CLI::App& app, const GlobalOptions& global, int& exit_code) {
   struct Args {
-    std::string run_dir, key, gate = "release_requested", dir;
+    std::string run_dir, key, gate = "release_requested", dir, dir_trail, keyring;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("approve", "sign an approval of a finished run's checkpoint for a gate "
@@ -265,14 +265,33 @@ void add_approve_command(CLI::App& app, const GlobalOptions& global, int& exit_c
   cmd->add_option("--gate", a->gate, "the gate approved")
       ->check(CLI::IsMember({"release_requested", "checkpoint_publish_requested"}));
   cmd->add_option("--approvals-dir", a->dir, "where approvals go (default RUN_DIR/approvals)");
+  cmd->add_option("--trail", a->dir_trail, "the run's audit trail (default: the audit plugin's, RUN_DIR/audit)");
+  cmd->add_option("--keyring", a->keyring, "pinned keys the trail must verify with (default: its signer.pub)");
   cmd->callback([a, &global, &exit_code] {
     guarded(global, exit_code, "approve", [&](util::Logger& logger) {
-      std::ifstream in(fs::path(a->run_dir) / "summary.json");
-      const json summary = json::parse(in, nullptr, false);
-      if (summary.is_discarded() || !summary.contains("run_id") || summary.value("checkpoint_sha256", "").empty())
-        throw std::runtime_error(a->run_dir + "/summary.json: missing or names no checkpoint; approve a finished run");
+      // What is approved comes from the verified audit trail, never from summary.json, which
+      // nothing protects: the approver signs the checkpoint the run actually recorded.
+      const fs::path trail = trail_dir(a->run_dir, a->dir_trail);
+      audit::VerifyOptions vo;
+      vo.dir = trail;
+      vo.keys = keyring_or_empty(a->keyring);
+      const auto report = audit::verify_trail(vo);
+      if (!report.ok())
+        throw std::runtime_error(trail.string() + " does not verify (run `strata audit verify`): " + report.failures.front());
+      std::string run_id, manifest, path;
+      for (const auto& r : audit::read_trail(trail)) {
+        const auto& rec = r.record;
+        if (!rec.is_object() || rec.value("kind", "") != "event" || rec.value("rank", -1) != 0) continue;
+        if (run_id.empty()) run_id = rec.value("run_id", "");
+        if (rec.value("event", "") == "checkpoint_saved" && rec.contains("payload") && rec["payload"].is_object()) {
+          manifest = rec["payload"].value("manifest_sha256", "");
+          path = rec["payload"].value("path", "");
+        }
+      }
+      if (manifest.empty()) throw std::runtime_error(trail.string() + " records no saved checkpoint to approve");
+      logger->info("approving checkpoint {} (manifest {}) of run {}", path, manifest, run_id);
       const auto key = audit::read_signer_key_file(a->key);
-      const audit::ApprovalSubject subject{a->gate, summary["run_id"], summary["checkpoint_sha256"]};
+      const audit::ApprovalSubject subject{a->gate, run_id, manifest};
       const fs::path dir = a->dir.empty() ? fs::path(a->run_dir) / "approvals" : fs::path(a->dir);
       const fs::path file = audit::write_approval(dir, subject, key);
       logger->info("{} approved {} of checkpoint {} (run {}): {}", key.name, a->gate, subject.subject, subject.run_id,

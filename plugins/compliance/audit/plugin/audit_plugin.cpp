@@ -105,6 +105,7 @@ class AuditPlugin final : public strata::sdk::CompliancePlugin {
                          {"payload_sha256", std::string(event.payload_sha256)},
                          {"payload", payload}};
     const uint64_t index = writer_->append(record);
+    remember(record);
     if (event.is_gate && decision != nullptr) decide(event, payload, index, *decision);
     // Lifecycle boundaries and gates are sealed at once; other records wait for the batch.
     const std::string_view name = event.name;
@@ -131,6 +132,10 @@ class AuditPlugin final : public strata::sdk::CompliancePlugin {
     w.tree_head_every = options_.at("tree_head_every").get<uint64_t>();
     w.store.rotate_bytes = static_cast<uint64_t>(options_.at("rotate_mb").get<double>() * 1024 * 1024);
     if (!options_.at("witness").get<std::string>().empty()) w.witnesses.push_back(options_.at("witness").get<std::string>());
+    w.on_recovered_record = [this](std::span<const uint8_t> bytes) {
+      const json r = json::parse(bytes.begin(), bytes.end(), nullptr, false);
+      if (!r.is_discarded()) remember(r);
+    };
     writer_ = std::make_unique<audit::AuditWriter>(w, *signer_);
     // Each session (the run, a later `strata release`) starts with what it found: a torn
     // tail that recovery cut off is on the record, not silently gone.
@@ -146,9 +151,43 @@ class AuditPlugin final : public strata::sdk::CompliancePlugin {
                   std::to_string(rec.truncated_bytes) + " bytes at " + rec.truncated_at + ")");
   }
 
+  // What later requests are checked against: rank 0's last saved checkpoint and, once the
+  // run ended, its metrics. A release asked for after the run (strata release) reads its
+  // payload from RUN_DIR/summary.json, which nothing protects; the trail is the reference.
+  void remember(const json& record) {
+    if (!record.is_object() || record.value("kind", "") != "event" || record.value("rank", -1) != 0) return;
+    const std::string name = record.value("event", "");
+    const json payload = record.value("payload", json::object());
+    if (name == "checkpoint_saved") last_checkpoint_ = payload;
+    if (name == "run_end" && payload.contains("metrics")) trail_metrics_ = payload["metrics"];
+  }
+
+  // Empty when the request matches the record; otherwise why it does not.
+  std::string mismatch_with_trail(const json& payload) const {
+    if (last_checkpoint_.is_null()) return "the audit trail records no saved checkpoint to release or publish";
+    const std::string asked = payload.value("manifest_sha256", "");
+    const std::string saved = last_checkpoint_.value("manifest_sha256", "");
+    if (asked != saved)
+      return "the request names checkpoint manifest " + (asked.empty() ? std::string("(none)") : asked) +
+             ", but the audit trail's last saved checkpoint is " + saved + " (" + last_checkpoint_.value("path", "") + ")";
+    return "";
+  }
+
   void decide(const strata::sdk::Event& event, const json& payload, uint64_t event_index,
               strata::sdk::Decision& decision) {
     const std::string gate(event.name);
+    const bool about_checkpoint = gate == "release_requested" || gate == "checkpoint_publish_requested";
+    if (about_checkpoint) {
+      if (const std::string why = mismatch_with_trail(payload); !why.empty()) {
+        json record = {{"v", kRecordVersion}, {"kind", "decision"}, {"run_id", std::string(event.run_id)},
+                       {"utc_ns", event.utc_ns}, {"event_index", event_index}, {"gate", gate},
+                       {"result", "deny"}, {"reasons", json::array({why})}};
+        writer_->append(record);
+        decision.deny = true;
+        decision.reason = why;
+        return;
+      }
+    }
     json record = {{"v", kRecordVersion}, {"kind", "decision"}, {"run_id", std::string(event.run_id)},
                    {"utc_ns", event.utc_ns}, {"event_index", event_index}, {"gate", gate}};
     if (!policy_) {
@@ -162,15 +201,18 @@ class AuditPlugin final : public strata::sdk::CompliancePlugin {
     if (!subject.empty())
       tally = audit::tally_approvals(run_dir_ / options_.at("approvals_dir").get<std::string>(),
                                      {gate, std::string(event.run_id), subject}, approvers_);
+    // After the run, the metrics the trail recorded at run_end, not the request's copy.
+    const bool from_trail = about_checkpoint && !trail_metrics_.is_null();
     json input = {{"gate", gate},
                   {"event", payload},
-                  {"metrics", payload.value("metrics", json::object())},
+                  {"metrics", from_trail ? trail_metrics_ : payload.value("metrics", json::object())},
                   {"run", {{"run_id", std::string(event.run_id)}, {"step", event.step}}},
                   {"approvals", tally.approvers}};
     const audit::PolicyDecision d = policy_->evaluate(gate, input);
     json dj = d.to_json();
     for (auto& [k, v] : dj.items()) record[k] = v;
     record["approvals"] = tally.approvers;
+    record["metrics_from"] = from_trail ? "audit trail (run_end)" : "event";
     record["approvals_ignored"] = tally.ignored;
     writer_->append(record);
     if (!d.allow) {
@@ -187,6 +229,8 @@ class AuditPlugin final : public strata::sdk::CompliancePlugin {
   std::vector<audit::VerifierKey> approvers_;
   std::unique_ptr<audit::SignerKey> signer_;
   std::unique_ptr<audit::AuditWriter> writer_;
+  json last_checkpoint_;  // rank 0's last checkpoint_saved payload
+  json trail_metrics_;    // rank 0's run_end metrics, once recorded
 };
 
 }  // namespace

@@ -26,7 +26,11 @@ AuditWriter::AuditWriter(WriterOptions options, const SignerKey& signer)
   if (options_.tree_head_every == 0) options_.tree_head_every = 1;
   store_ = SegmentWriter::open(
       layout_.segments(), options_.store,
-      [this](uint64_t, std::span<const uint8_t> payload) { tree_.append(leaf_hash(payload)); }, &recovery_);
+      [this](uint64_t, std::span<const uint8_t> payload) {
+        tree_.append(leaf_hash(payload));
+        if (options_.on_recovered_record) options_.on_recovered_record(payload);
+      },
+      &recovery_);
   check_against_last_head();
   // The verifier key beside the log, so `strata audit verify` can at least check internal
   // consistency when no keyring is pinned.

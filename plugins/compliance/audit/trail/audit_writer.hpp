@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
+#include <span>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +33,9 @@ struct WriterOptions {
   uint64_t tree_head_every = 256;                // seal at least every this many records
   StoreOptions store;                            // rotation, fault injection
   std::vector<std::filesystem::path> witnesses;  // each gets a copy of every tree head
+  // Called with each record found when the trail is opened, in order (the plugin rebuilds
+  // what it needs to cross-check later requests against the record).
+  std::function<void(std::span<const uint8_t>)> on_recovered_record;
 };
 
 class AuditWriter {
