@@ -15,6 +15,13 @@
 namespace strata::comm {
 namespace {
 
+// The timeout runs on the monotonic clock (a wall-clock step must not fire it); the status
+// files carry wall-clock times, which the ranks share.
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -66,10 +73,12 @@ namespace {
 CheckedComm::Group* of(strata_comm_handle* h) { return reinterpret_cast<CheckedComm::Group*>(h); }
 
 // Runs one inner call between enter and leave.
+// Collectives advance the group's call number; point-to-point calls do not (ranks make
+// different numbers of them in correct programs, e.g. rank 0 receiving from every rank).
 template <class F>
-strata_status checked(strata_comm_handle* h, const std::string& signature, F&& call) {
+strata_status checked(strata_comm_handle* h, const std::string& signature, F&& call, bool collective = true) {
   auto* g = of(h);
-  g->owner->enter(*g, signature);
+  g->owner->enter(*g, signature, collective);
   const strata_status st = call(g->inner);
   g->owner->leave(*g);
   return st;
@@ -98,18 +107,18 @@ strata_status c_broadcast(strata_comm_handle* h, strata_buffer* b, int32_t root,
 }
 strata_status c_send(strata_comm_handle* h, const strata_buffer* b, int32_t peer, int32_t tag, strata_comm_request** q) {
   return checked(h, describe(q ? "start send" : "send", b, "to " + std::to_string(peer) + ", tag " + std::to_string(tag)),
-                 [&](const strata_comm* c) { return c->api->send(c->handle, b, peer, tag, q); });
+                 [&](const strata_comm* c) { return c->api->send(c->handle, b, peer, tag, q); }, false);
 }
 strata_status c_recv(strata_comm_handle* h, strata_buffer* b, int32_t peer, int32_t tag, strata_comm_request** q) {
   return checked(h,
                  describe(q ? "start recv" : "recv", b, "from " + std::to_string(peer) + ", tag " + std::to_string(tag)),
-                 [&](const strata_comm* c) { return c->api->recv(c->handle, b, peer, tag, q); });
+                 [&](const strata_comm* c) { return c->api->recv(c->handle, b, peer, tag, q); }, false);
 }
 strata_status c_barrier(strata_comm_handle* h) {
   return checked(h, "barrier", [&](const strata_comm* c) { return c->api->barrier(c->handle); });
 }
 strata_status c_wait(strata_comm_handle* h, strata_comm_request* q) {
-  return checked(h, "wait", [&](const strata_comm* c) { return c->api->wait(c->handle, q); });
+  return checked(h, "wait", [&](const strata_comm* c) { return c->api->wait(c->handle, q); }, false);
 }
 strata_status c_split(strata_comm_handle* h, int32_t colour, int32_t key, strata_comm** out);
 void c_free(strata_comm* comm);
@@ -182,22 +191,29 @@ void CheckedComm::forget(Group* g) {
     }
 }
 
-void CheckedComm::enter(Group& g, const std::string& signature) {
+void CheckedComm::enter(Group& g, const std::string& signature, bool collective) {
   {
     std::lock_guard lock(mutex_);
     in_call_ = true;
     group_name_ = g.name;
     signature_ = signature;
-    seq_ = ++g.calls;
+    seq_ = collective ? ++g.calls : g.calls;
     since_ns_ = now_ns();
+    since_steady_ns_ = steady_ns();
   }
   publish_status();
+}
+
+void CheckedComm::expect_long_wait() {
+  std::lock_guard lock(mutex_);
+  long_wait_expected_ = true;
 }
 
 void CheckedComm::leave(Group&) {
   {
     std::lock_guard lock(mutex_);
     in_call_ = false;
+    long_wait_expected_ = false;
     since_ns_ = now_ns();
   }
   publish_status();
@@ -255,8 +271,16 @@ std::string CheckedComm::report() {
   std::vector<int> desynced, behind, missing;
   for (int r = 0; r < size_; ++r) {
     if (r == rank_) continue;
-    std::ifstream in(options_.status_dir / ("rank-" + std::to_string(r) + ".json"));
-    const RankStatus s = parse_status(std::string((std::istreambuf_iterator<char>(in)), {}));
+    // A rank rewriting its record as we read sees a torn copy: read once more.
+    const auto read_status = [&] {
+      std::ifstream in(options_.status_dir / ("rank-" + std::to_string(r) + ".json"));
+      return parse_status(std::string((std::istreambuf_iterator<char>(in)), {}));
+    };
+    RankStatus s = read_status();
+    if (s.rank != r) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      s = read_status();
+    }
     if (s.rank != r) {
       missing.push_back(r);
       out << "watchdog:   rank " << r << ": no status (not started, or its folder is not shared)\n";
@@ -305,7 +329,8 @@ void CheckedComm::watch() {
     bool hung = false;
     {
       std::lock_guard state(mutex_);
-      hung = in_call_ && static_cast<double>(now_ns() - since_ns_) / 1e9 > options_.timeout_s;
+      hung = in_call_ && !long_wait_expected_ &&
+             static_cast<double>(steady_ns() - since_steady_ns_) / 1e9 > options_.timeout_s;
     }
     if (!hung) continue;
     const std::string text = report();

@@ -41,9 +41,13 @@ class CheckedComm {
 
   const strata_comm* comm() const;  // the wrapped world
 
+  // The next call this rank makes may wait for long for a good reason (rank 0 alone is
+  // writing a checkpoint or evaluating): the timeout does not apply until that call ends.
+  void expect_long_wait();
+
   // Implementation details shared with the wrapped tables.
   struct Group;
-  void enter(Group& g, const std::string& signature);
+  void enter(Group& g, const std::string& signature, bool collective);
   void leave(Group& g);
   Group* adopt(strata_comm* inner_child, const std::string& name);
   void forget(Group* g);
@@ -62,9 +66,11 @@ class CheckedComm {
   // This rank's state, written by the calling thread, read by the watchdog.
   std::mutex mutex_;
   bool in_call_ = false;
+  bool long_wait_expected_ = false;
   std::string group_name_, signature_;
   uint64_t seq_ = 0;
-  int64_t since_ns_ = 0;
+  int64_t since_ns_ = 0;         // wall clock, for the reports
+  int64_t since_steady_ns_ = 0;  // monotonic, for the timeout
   int status_fd_ = -1;
 
   std::atomic<bool> stop_{false};

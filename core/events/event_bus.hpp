@@ -40,8 +40,9 @@ class EventBus {
   // Durability barrier on every compliance subscriber.
   void flush();
   // Collective (every rank calls it at the same point): forwards the events this rank
-  // published since the last sync to rank 0, which records them, in rank order, and makes
-  // them durable. No event is lost or repeated between syncs; a no-op on one rank.
+  // published since the last sync to rank 0, which records them in rank order (a compliance
+  // plugin makes each record durable as it takes it). No event is lost or repeated between
+  // syncs; a no-op on one rank.
   void sync();
 
   uint64_t next_sequence() const { return sequence_; }

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 #include <cstring>
 #include <ctime>
 
@@ -70,10 +71,10 @@ class Run {
   // alone writes run-level files: its plugins get the run directory, the others' an empty
   // one (plugins then write nothing), and gate decisions are rank 0's, broadcast.
   Run(const config::ResolvedConfig& config, fs::path dir, std::string run_id, const comm::World& world,
-      const strata_comm* world_comm, util::Logger logger, const std::atomic<bool>& cancelled, const plugin::PluginRegistry& registry,
+      const strata_comm* world_comm, comm::CheckedComm* watchdog, util::Logger logger, const std::atomic<bool>& cancelled, const plugin::PluginRegistry& registry,
       bool plain_progress)
       : config_(config), doc_(config.document), dir_(std::move(dir)), logger_(logger), cancelled_(cancelled),
-        world_(world), world_comm_(world_comm), lead_(world.rank() == 0), env_(logger, world_comm),
+        world_(world), world_comm_(world_comm), watchdog_(watchdog), lead_(world.rank() == 0), env_(logger, world_comm),
         metrics_(lead_ ? dir_ / "metrics.jsonl" : fs::path()), run_id_(std::move(run_id)),
         bus_(run_id_, world.rank(), logger, world_comm), plain_progress_(plain_progress) {
     env_.run_dir = lead_ ? dir_.string() : std::string();
@@ -124,6 +125,12 @@ class Run {
   const std::atomic<bool>& cancelled_;
   const comm::World& world_;
   const strata_comm* world_comm_;  // the world, checked by the watchdog when distributed
+  comm::CheckedComm* watchdog_;     // null on one rank
+  // Rank 0 alone is about to work (write a checkpoint, evaluate, explain, sample) while the
+  // others wait in their next collective: that wait is expected, however long it takes.
+  void expect_wait_for_rank0() const {
+    if (watchdog_ != nullptr) watchdog_->expect_long_wait();
+  }
   const bool lead_;  // rank 0: writes the run's files
   plugin::HostEnvironment env_;
   MetricsWriter metrics_;
@@ -564,6 +571,7 @@ void Run<T>::save_checkpoint(const std::string& reason) {
   // Checkpoints hold full shapes, whatever the layout: gather the ZeRO-1 shards (collective).
   const auto gathered = zero_shard_ > 0 ? gather_optimizer() : nullptr;
   // Every rank holds the same parameters (data parallel): rank 0 writes.
+  expect_wait_for_rank0();
   if (!lead_) return;
   json info = {{"run_id", run_id_}, {"config_sha256", config_.digest}, {"reason", reason}, {"seed", doc_["seed"]},
                {"config", doc_}, {"tokenizer", data_.tokenizer_spec == "byte" ? "byte" : "tokenizer"}};
@@ -675,6 +683,7 @@ int Run<T>::execute_phases() {
   bus_.publish(STRATA_EVENT_EVAL_DONE, steps_done_, {{"val_loss", sig9(val_loss_)}, {"val_bits_per_byte", sig9(val_bpb_)}});
   logger_->info("validation loss {:.4f} nats/token = {:.4f} bits/byte", val_loss_, val_bpb_);
   save_checkpoint(cancelled ? "cancelled" : "final");
+  expect_wait_for_rank0();
   if (!cancelled && lead_) {  // evaluation artefacts are run-level files
     evaluate_groups();
     explain();
@@ -718,20 +727,10 @@ fs::path choose_run_dir(const RunOptions& options, const json& doc) {
 
 }  // namespace
 
-int run_pipeline(const RunOptions& options, util::Logger logger) {
-  SignalWatcher signals(logger);
-  json document = config::load_json_file(options.config_path);
-  // Overrides first, so `--set /plugin_paths=[...]` changes where plugins are looked for.
-  config::apply_overrides(document, options.overrides, options.config_path.string());
-  plugin::PluginRegistry registry(logger);
-  auto extra = config::config_plugin_paths(document, options.config_path);
-  extra.insert(extra.end(), options.plugin_paths.begin(), options.plugin_paths.end());
-  registry.discover(plugin::default_search_paths(extra));
-  const auto resolved = config::resolve_config(document, {}, registry, options.config_path.string());
-  if (!options.log_level_from_cli)
-    logger->set_level(spdlog::level::from_str(resolved.document["log_level"].get<std::string>()));
-
-  const comm::World world(comm::detect_launch());
+// Everything after joining the world, so that any failure on one rank (a full disk while
+// naming the run, say) reaches run_pipeline's handler and aborts the others.
+int run_in_world(const comm::World& world, const RunOptions& options, const config::ResolvedConfig& resolved,
+                 const plugin::PluginRegistry& registry, const SignalWatcher& signals, util::Logger logger) {
   // Rank 0 names the run (the names hold the time, which the ranks may read differently).
   const fs::path dir = broadcast_text(world, choose_run_dir(options, resolved.document).string());
   const std::string run_id =
@@ -758,22 +757,41 @@ int run_pipeline(const RunOptions& options, util::Logger logger) {
     checked = std::make_unique<comm::CheckedComm>(world.comm(), world.rank(), world.size(), w);
   }
   const strata_comm* world_comm = checked ? checked->comm() : world.comm();
+  if (resolved.document["model"]["dtype"] == "fp64") {
+    Run<double> run(resolved, dir, run_id, world, world_comm, checked.get(), logger, signals.cancelled(), registry,
+                    options.plain_progress);
+    return run.execute();
+  }
+  Run<float> run(resolved, dir, run_id, world, world_comm, checked.get(), logger, signals.cancelled(), registry,
+                 options.plain_progress);
+  return run.execute();
+}
 
+int run_pipeline(const RunOptions& options, util::Logger logger) {
+  SignalWatcher signals(logger);
+  json document = config::load_json_file(options.config_path);
+  // Overrides first, so `--set /plugin_paths=[...]` changes where plugins are looked for.
+  config::apply_overrides(document, options.overrides, options.config_path.string());
+  plugin::PluginRegistry registry(logger);
+  auto extra = config::config_plugin_paths(document, options.config_path);
+  extra.insert(extra.end(), options.plugin_paths.begin(), options.plugin_paths.end());
+  registry.discover(plugin::default_search_paths(extra));
+  const auto resolved = config::resolve_config(document, {}, registry, options.config_path.string());
+  if (!options.log_level_from_cli)
+    logger->set_level(spdlog::level::from_str(resolved.document["log_level"].get<std::string>()));
+
+  const comm::World world(comm::detect_launch());
   int code = 0;
   try {
-    if (resolved.document["model"]["dtype"] == "fp64") {
-      Run<double> run(resolved, dir, run_id, world, world_comm, logger, signals.cancelled(), registry,
-                      options.plain_progress);
-      code = run.execute();
-    } else {
-      Run<float> run(resolved, dir, run_id, world, world_comm, logger, signals.cancelled(), registry,
-                     options.plain_progress);
-      code = run.execute();
-    }
+    code = run_in_world(world, options, resolved, registry, signals, logger);
   } catch (const std::exception& e) {
-    // The other ranks would wait forever in their next collective: end them all.
+    // The other ranks would wait forever in their next collective: end them all. Other
+    // ranks first give rank 0 a moment, so that when every rank fails alike (a plan the
+    // world cannot run), rank 0 still records the failure before the job is torn down.
     if (world.size() > 1) {
       logger->error("rank {} failed, aborting every rank: {}", world.rank(), e.what());
+      logger->flush();
+      if (world.rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(2));
       world.abort_all(1);
     }
     throw;

@@ -56,7 +56,7 @@ void add_bench_comm_command(CLI::App& bench, const GlobalOptions& global, int& e
                                                "MPI_Allreduce, per message size (run under mpirun)");
   cmd->add_option("--aggregator", a->aggregator, "aggregation plugin")->capture_default_str();
   cmd->add_option("--options", a->options, "its options, as JSON")->capture_default_str();
-  cmd->add_option("--min-kib", a->min_kib, "smallest message, KiB")->capture_default_str();
+  cmd->add_option("--min-kib", a->min_kib, "smallest message, KiB")->capture_default_str()->check(CLI::Range(0.004, 1048576.0));
   cmd->add_option("--max-mib", a->max_mib, "largest message, MiB")->capture_default_str();
   cmd->add_flag("--json", a->json, "one JSON object per size on stdout");
   cmd->callback([a, &global, &exit_code] {

@@ -201,13 +201,23 @@ extern "C" strata_comm* strata_nccl_create(const strata_comm* bootstrap, int dev
   const int me = bootstrap->api->rank(bootstrap->handle), n = bootstrap->api->size(bootstrap->handle);
   if (const cudaError_t e = cudaSetDevice(device); e != cudaSuccess)
     return fail("cudaSetDevice(" + std::to_string(device) + "): " + cudaGetErrorString(e));
-  ncclUniqueId id{};
-  if (me == 0)
-    if (const ncclResult_t rc = ncclGetUniqueId(&id); rc != ncclSuccess)
-      return fail(std::string("ncclGetUniqueId: ") + ncclGetErrorString(rc));
-  strata_buffer b{&id, sizeof id, STRATA_DTYPE_U8, STRATA_DEVICE_CPU, 0};
+  // Rank 0's id and whether it got one, in one broadcast: a failure on rank 0 must not
+  // leave the other ranks waiting for an id that never comes.
+  struct {
+    int32_t status;
+    ncclUniqueId id;
+  } hello{};
+  ncclResult_t got = ncclSuccess;
+  if (me == 0) {
+    got = ncclGetUniqueId(&hello.id);
+    hello.status = got == ncclSuccess ? 0 : 1;
+  }
+  strata_buffer b{&hello, sizeof hello, STRATA_DTYPE_U8, STRATA_DEVICE_CPU, 0};
   if (bootstrap->api->broadcast(bootstrap->handle, &b, 0, nullptr) != STRATA_OK)
     return fail("broadcasting the NCCL unique id over the bootstrap communicator failed");
+  if (hello.status != 0)
+    return fail(me == 0 ? std::string("ncclGetUniqueId: ") + ncclGetErrorString(got) : "rank 0 could not make an NCCL id");
+  const ncclUniqueId& id = hello.id;
   ncclComm_t nccl = nullptr;
   if (const ncclResult_t rc = ncclCommInitRank(&nccl, n, id, me); rc != ncclSuccess)
     return fail(std::string("ncclCommInitRank: ") + ncclGetErrorString(rc));

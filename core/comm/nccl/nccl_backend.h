@@ -3,7 +3,9 @@
  * communicator (the MPI world, or the self communicator of a one-process run): rank 0 makes
  * NCCL's unique id and the bootstrap broadcasts it. Collectives run on the communicator's
  * own CUDA stream; a blocking call synchronises it, a started one records an event that
- * wait() synchronises. C entry points, nothing throws across them. */
+ * wait() synchronises. That stream is not ordered after the caller's: a caller whose
+ * kernels write a buffer on another stream must finish them (or make this stream wait on
+ * an event) before handing the buffer over. C entry points, nothing throws across them. */
 #ifndef STRATA_CORE_COMM_NCCL_BACKEND_H
 #define STRATA_CORE_COMM_NCCL_BACKEND_H
 

@@ -17,11 +17,12 @@ class Megatron final : public strata::sdk::ParallelismStrategy {
   static constexpr const char* kOptionsSchema = R"json({
     "type": "object",
     "properties": {
-      "tp": {"type": "integer", "minimum": 1, "default": 1, "description": "tensor-parallel degree (divides heads)"},
-      "pp": {"type": "integer", "minimum": 1, "default": 1, "description": "pipeline stages (divides layers)"},
-      "dp": {"type": "integer", "minimum": 0, "default": 0,
+      "tp": {"type": "integer", "minimum": 1, "maximum": 4096, "default": 1,
+             "description": "tensor-parallel degree (divides heads)"},
+      "pp": {"type": "integer", "minimum": 1, "maximum": 128, "default": 1, "description": "pipeline stages (divides layers)"},
+      "dp": {"type": "integer", "minimum": 0, "maximum": 1048576, "default": 0,
              "description": "data-parallel degree; 0: world size / (tp * pp)"},
-      "micro_batches": {"type": "integer", "minimum": 1, "default": 1,
+      "micro_batches": {"type": "integer", "minimum": 1, "maximum": 1048576, "default": 1,
                         "description": "micro-batches per optimizer step on each data-parallel rank"},
       "zero_stage": {"enum": [0, 1], "default": 0, "description": "1: shard optimizer state over dp (ZeRO-1)"}
     },

@@ -65,9 +65,10 @@ RunLineage collect_lineage(const std::vector<TrailRecord>& records) {
       l.decisions.push_back(rec);
       continue;
     }
-    if (kind != "event") continue;
+    // Every rank publishes the lifecycle; lineage is the run's, as rank 0 saw it.
+    if (kind != "event" || rec.value("rank", 0) != 0) continue;
     const std::string event = rec.value("event", "");
-    const json& payload = rec["payload"];
+    const json payload = rec.contains("payload") && rec["payload"].is_object() ? rec["payload"] : json::object();
     if (l.run_id.empty()) l.run_id = rec.value("run_id", "");
     if (event == "run_start" && l.run_start.is_null()) {
       l.run_start = payload;

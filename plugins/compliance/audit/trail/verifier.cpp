@@ -69,16 +69,28 @@ void check_records(const std::vector<TrailRecord>& records, VerifyReport& report
       continue;
     }
     if (canonical != r.bytes) report.failures.push_back(where + ": not in canonical form");
+    if (r.record.contains("kind") && !r.record["kind"].is_string()) {
+      report.failures.push_back(where + ": \"kind\" is not a string");
+      continue;
+    }
     const std::string kind = r.record.value("kind", "");
     if (kind == "log_opened") {
       next_seq.clear();
       continue;
     }
     if (kind != "event") continue;
-    if (!r.record.contains("payload") || r.record.value("payload_sha256", "") != sha256_hex(canonical_record_bytes(r.record["payload"])))
+    const auto& rec = r.record;
+    const bool typed = rec.contains("payload") && rec.contains("payload_sha256") && rec["payload_sha256"].is_string() &&
+                       rec.contains("rank") && rec["rank"].is_number_integer() && rec.contains("seq") &&
+                       rec["seq"].is_number_unsigned();
+    if (!typed) {
+      report.failures.push_back(where + ": an event record needs payload, payload_sha256 (string), rank and seq (integers)");
+      continue;
+    }
+    if (rec["payload_sha256"].get<std::string>() != sha256_hex(canonical_record_bytes(rec["payload"])))
       report.failures.push_back(where + ": payload does not match its payload_sha256");
-    const int64_t rank = r.record.value("rank", int64_t{-1});
-    const uint64_t seq = r.record.value("seq", uint64_t{0});
+    const int64_t rank = rec["rank"].get<int64_t>();
+    const uint64_t seq = rec["seq"].get<uint64_t>();
     const auto it = next_seq.find(rank);
     const uint64_t expected = it == next_seq.end() ? 0 : it->second;
     if (seq != expected)
@@ -118,7 +130,8 @@ void check_witness(const fs::path& witness, const MerkleTree& tree, std::span<co
                               " records, the local one " + std::to_string(report.sealed) + " (a copy is missing)");
 }
 
-void check_state(const fs::path& state_file, const MerkleTree& tree, bool update, VerifyReport& report) {
+void check_state(const fs::path& state_file, const fs::path& dir, const MerkleTree& tree, bool update,
+                 VerifyReport& report) {
   json state = json::object();
   if (fs::exists(state_file)) {
     try {
@@ -127,6 +140,14 @@ void check_state(const fs::path& state_file, const MerkleTree& tree, bool update
       report.failures.push_back(state_file.string() + ": unreadable verifier state: " + e.what());
       return;
     }
+  }
+  // The state also remembers which trail had which origin: a trail re-signed under a new
+  // origin must not escape the comparison with what this verifier accepted before.
+  const std::string trail = fs::weakly_canonical(dir).string();
+  if (state.contains("trails") && state["trails"].contains(trail) && state["trails"][trail] != report.origin) {
+    report.failures.push_back("the trail " + trail + " was accepted under origin " + state["trails"][trail].dump() +
+                              " and now names " + report.origin + " (" + state_file.string() + ")");
+    return;
   }
   if (state.contains(report.origin)) {
     const auto& seen = state[report.origin];
@@ -153,6 +174,7 @@ void check_state(const fs::path& state_file, const MerkleTree& tree, bool update
   }
   if (update && report.ok() && report.sealed > 0) {
     state[report.origin] = {{"size", report.sealed}, {"root", to_hex(tree.root_at(report.sealed))}};
+    state["trails"][trail] = report.origin;
     replace_file_durably(state_file, state.dump(2) + "\n");
   }
 }
@@ -277,7 +299,8 @@ VerifyReport verify_trail(const VerifyOptions& options) {
                               std::to_string(report.records - 1) + " are not covered by a signed tree head yet");
 
   if (options.witness) check_witness(*options.witness, tree, keys, report);
-  if (options.state && !report.origin.empty()) check_state(*options.state, tree, options.update_state, report);
+  if (options.state && !report.origin.empty())
+    check_state(*options.state, options.dir, tree, options.update_state, report);
   return report;
 }
 

@@ -184,5 +184,29 @@ TEST_F(TrailTest, RollbackBelowWhatTheVerifierAcceptedIsCaught) {
   EXPECT_NE(r.failures.front().find("rollback"), std::string::npos) << r.failures.front();
 }
 
+// Re-signing a rewritten history under a new origin does not escape the verifier's memory.
+TEST_F(TrailTest, AHistoryReSignedUnderANewOriginIsCaughtByTheState) {
+  write_trail(10, 100);
+  VerifyOptions o;
+  o.dir = dir();
+  o.keys = {verifier_of(key_)};
+  o.state = root_ / "verifier-state.json";
+  ASSERT_TRUE(verify_trail(o).ok());
+  auto p = payloads_of(dir());
+  p[3] = canonical_record_bytes(event_record(2, "step_end", {{"loss", 0.001}, {"i", 2}}));
+  fs::remove_all(dir());
+  {
+    auto w = options(100);
+    w.origin = "strata.test/audit/another-origin";
+    w.witnesses.clear();
+    AuditWriter writer(w, key_);
+    for (const auto& bytes : p) writer.append(nlohmann::json::parse(bytes));
+    writer.seal();
+  }
+  const auto r = verify_trail(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.failures.front().find("was accepted under origin"), std::string::npos) << r.failures.front();
+}
+
 }  // namespace
 }  // namespace strata::audit::test
