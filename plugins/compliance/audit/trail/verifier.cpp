@@ -16,10 +16,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::span<const uint8_t> as_bytes(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-
 std::string sha256_hex(std::string_view s) {
   std::array<uint8_t, crypto_hash_sha256_BYTES> out{};
   crypto_hash_sha256(out.data(), reinterpret_cast<const unsigned char*>(s.data()), s.size());
