@@ -314,5 +314,18 @@ TEST(Watchdog, ASkippedCollectiveNamesTheRankThatIsBehind) {
   EXPECT_TRUE(r.output.find("DESYNC") != std::string::npos || r.output.find("BEHIND") != std::string::npos) << r.output;
 }
 
+// Rank 0 alone samples 30,000 tokens at the end (over a second here) while rank 1 waits in
+// its next collective: an expected wait, which the watchdog (1 s) must not call a hang.
+TEST(Watchdog, WaitingForWorkOnlyRankZeroDoesIsNotAHang) {
+  test::TempDir dir;
+  const auto r = shell(std::string(STRATA_MPIEXEC) + " --allow-run-as-root --oversubscribe --bind-to none "
+                       "-x OMP_NUM_THREADS=1 -np 2 " + test::strata_binary() +
+                       run_args(dir.path() / "run", " --set /train/steps=5 --set /sample/tokens=30000 "
+                                                    "--set /watchdog/timeout_s=1") + megatron(""));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output.find("watchdog:"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(dir.path() / "run" / "sample.txt"));
+}
+
 }  // namespace
 }  // namespace strata
