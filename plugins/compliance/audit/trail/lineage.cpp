@@ -1,7 +1,5 @@
 #include "lineage.hpp"
 
-#include <sodium.h>
-
 #include <cstdio>
 #include <ctime>
 #include <sstream>
@@ -44,8 +42,7 @@ std::string iso8601_utc(int64_t utc_ns) {
 }
 
 std::string name_uuid(const std::string& name) {
-  std::array<uint8_t, crypto_hash_sha256_BYTES> h{};
-  crypto_hash_sha256(h.data(), reinterpret_cast<const unsigned char*>(name.data()), name.size());
+  Hash h = sha256(std::span(reinterpret_cast<const uint8_t*>(name.data()), name.size()));
   h[6] = static_cast<uint8_t>((h[6] & 0x0f) | 0x80);  // version 8
   h[8] = static_cast<uint8_t>((h[8] & 0x3f) | 0x80);  // RFC 9562 variant
   char buf[40];

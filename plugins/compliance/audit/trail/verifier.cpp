@@ -1,7 +1,5 @@
 #include "verifier.hpp"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <map>
 
@@ -17,9 +15,15 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::string sha256_hex(std::string_view s) {
-  std::array<uint8_t, crypto_hash_sha256_BYTES> out{};
-  crypto_hash_sha256(out.data(), reinterpret_cast<const unsigned char*>(s.data()), s.size());
-  return to_hex(out);
+  return to_hex(sha256(std::span(reinterpret_cast<const uint8_t*>(s.data()), s.size())));
+}
+
+// A stored record with its bytes parsed (null when they are not JSON).
+TrailRecord to_trail_record(const StoredRecord& r) {
+  TrailRecord t{r.index, r.segment, r.offset, std::string(r.payload.begin(), r.payload.end()), nullptr};
+  t.record = json::parse(t.bytes, nullptr, false);
+  if (t.record.is_discarded()) t.record = nullptr;
+  return t;
 }
 
 struct VerifiedHead {
@@ -188,12 +192,7 @@ std::vector<TrailRecord> read_trail(const fs::path& dir) {
   const StoreScan scan = scan_store(TrailLayout{dir}.segments());
   std::vector<TrailRecord> out;
   out.reserve(scan.records.size());
-  for (const auto& r : scan.records) {
-    TrailRecord t{r.index, r.segment, r.offset, std::string(r.payload.begin(), r.payload.end()), nullptr};
-    t.record = json::parse(t.bytes, nullptr, false);
-    if (t.record.is_discarded()) t.record = nullptr;
-    out.push_back(std::move(t));
-  }
+  for (const auto& r : scan.records) out.push_back(to_trail_record(r));
   return out;
 }
 
@@ -228,11 +227,8 @@ VerifyReport verify_trail(const VerifyOptions& options) {
   records.reserve(scan.records.size());
   MerkleTree tree;
   for (const auto& r : scan.records) {
-    TrailRecord t{r.index, r.segment, r.offset, std::string(r.payload.begin(), r.payload.end()), nullptr};
-    t.record = json::parse(t.bytes, nullptr, false);
-    if (t.record.is_discarded()) t.record = nullptr;
     tree.append(leaf_hash(r.payload));
-    records.push_back(std::move(t));
+    records.push_back(to_trail_record(r));
   }
   report.records = tree.size();
   report.root = tree.root();
