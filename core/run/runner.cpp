@@ -283,7 +283,10 @@ bool Run<T>::open_dataset() {
     logger_->error("dataset_opened was denied, so no data was read and the run stops: {}", outcome.reason);
     return false;
   }
-  data_ = open_training_data(data, dir_, doc_["seed"].get<uint64_t>(), logger_);
+  std::map<std::string, std::string> hashed;  // the gate's digests, not computed twice
+  for (const auto& s : sources)
+    if (s.contains("sha256")) hashed[s["path"].get<std::string>()] = s["sha256"].get<std::string>();
+  data_ = open_training_data(data, dir_, doc_["seed"].get<uint64_t>(), logger_, hashed);
   return true;
 }
 

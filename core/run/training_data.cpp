@@ -54,7 +54,11 @@ std::unique_ptr<tokenizer::Tokenizer> load_tokenizer_spec(const std::string& spe
 }
 
 TrainingData open_training_data(const nlohmann::json& cfg, const fs::path& run_dir, uint64_t seed,
-                                const util::Logger& logger) {
+                                const util::Logger& logger, const std::map<std::string, std::string>& known_sha256) {
+  const auto digest = [&](const fs::path& p) {
+    const auto it = known_sha256.find(p.string());
+    return it != known_sha256.end() ? it->second : util::sha256_file_hex(p);
+  };
   TrainingData out;
   fs::path prefix;
   const double val_fraction = cfg["val_fraction"].get<double>();
@@ -100,9 +104,9 @@ TrainingData open_training_data(const nlohmann::json& cfg, const fs::path& run_d
   for (int32_t id = 0; id < vocab; ++id) out.token_bytes[id] = static_cast<uint32_t>(out.tokenizer->decode(std::span(&id, 1)).size());
   out.provenance = {{"tokenizer", {{"spec", out.tokenizer_spec}, {"name", out.tokenizer->name()}, {"vocab_size", vocab}}},
                     {"train", {{"path", out.train.path().string()}, {"tokens", out.train.token_count()},
-                               {"sha256", util::sha256_file_hex(out.train.path())}}},
+                               {"sha256", digest(out.train.path())}}},
                     {"val", {{"path", out.val.path().string()}, {"tokens", out.val.token_count()},
-                             {"sha256", util::sha256_file_hex(out.val.path())}}}};
+                             {"sha256", digest(out.val.path())}}}};
   if (out.tokenizer_spec != "byte")
     for (const char* f : {"vocab.json", "merges.txt"})
       out.provenance["tokenizer"][f] = util::sha256_file_hex(fs::path(out.tokenizer_spec) / f);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,9 +26,12 @@ struct TrainingData {
   nlohmann::json provenance;          // token files, sources and tokenizer with their SHA-256
 };
 
-// data_config: the resolved "/data" object. Throws std::runtime_error naming what is wrong.
+// data_config: the resolved "/data" object. known_sha256: digests already computed (by the
+// dataset gate) keyed by path, so prepared token files are not hashed a second time.
+// Throws std::runtime_error naming what is wrong.
 TrainingData open_training_data(const nlohmann::json& data_config, const std::filesystem::path& run_dir,
-                                uint64_t seed, const util::Logger& logger);
+                                uint64_t seed, const util::Logger& logger,
+                                const std::map<std::string, std::string>& known_sha256 = {});
 
 // Loads a tokenizer spec: "byte", or a folder with vocab.json and merges.txt.
 std::unique_ptr<tokenizer::Tokenizer> load_tokenizer_spec(const std::string& spec);
