@@ -17,6 +17,7 @@
 #include "kernels/cpu/layernorm.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/residual.h"
+#include "kernels/cpu/vocab_parallel.h"
 
 namespace strata::engine {
 namespace kc = kernels::cpu;
@@ -59,24 +60,34 @@ class SlotCursor {
   int64_t next_ = 0;
 };
 
-kc::AttentionShape attention_shape(const GptConfig& c, int64_t B, int64_t T) {
-  return {B, T, c.width, c.heads};
+// The widths one tensor-parallel rank computes with.
+struct LocalDims {
+  int64_t C, width, heads, ffn, vocab;  // C: the residual stream's (never split)
+  int64_t wide() const { return std::max({ffn, C, 3 * width}); }
+};
+
+LocalDims local_dims(const ParameterLayout& layout) {
+  const GptConfig& c = layout.config();
+  const ModelShard& s = layout.shard();
+  return {c.width, c.width / s.tp_size, c.heads / s.tp_size, c.ffn_width() / s.tp_size,
+          s.vocab_end(c) - s.vocab_begin(c)};
 }
 
-ArenaPlan plan_arena(const GptConfig& c, int64_t B, int64_t T, int threads) {
-  const int64_t N = B * T, C = c.width, F = c.ffn_width();
+ArenaPlan plan_arena(const ParameterLayout& layout, int64_t B, int64_t T, int threads) {
+  const LocalDims d = local_dims(layout);
+  const int64_t N = B * T, C = d.C, F = d.ffn;
   ArenaPlan p;
   SlotCursor cur;
   p.encoded = cur.take(N * C);
   p.embedding_end = cur.position();
-  for (int64_t l = 0; l < c.layers; ++l) {
+  for (int64_t l = 0; l < layout.local_layers(); ++l) {
     ArenaPlan::Block b{};
     b.ln1 = cur.take(N * C);
     b.ln1_mean = cur.take(N);
     b.ln1_rstd = cur.take(N);
-    b.qkv = cur.take(N * 3 * C);
-    b.atty = cur.take(N * C);
-    b.att_lse = cur.take(B * c.heads * T);
+    b.qkv = cur.take(N * 3 * d.width);
+    b.atty = cur.take(N * d.width);
+    b.att_lse = cur.take(B * d.heads * T);
     b.res2 = cur.take(N * C);
     b.ln2 = cur.take(N * C);
     b.ln2_mean = cur.take(N);
@@ -87,18 +98,20 @@ ArenaPlan plan_arena(const GptConfig& c, int64_t B, int64_t T, int threads) {
     p.blocks.push_back(b);
     p.block_end.push_back(cur.position());
   }
-  p.lnf = cur.take(N * C);
-  p.lnf_mean = cur.take(N);
-  p.lnf_rstd = cur.take(N);
-  p.logits = cur.take(N * c.vocab_size);
-  p.losses = cur.take(N);
-  p.ce_lse = cur.take(N);
+  if (layout.has_head()) {
+    p.lnf = cur.take(N * C);
+    p.lnf_mean = cur.take(N);
+    p.lnf_rstd = cur.take(N);
+    p.logits = cur.take(N * d.vocab);
+    p.losses = cur.take(N);
+    p.ce_lse = cur.take(N);
+  }
   p.head_end = cur.position();
   p.dres = cur.take(N * C);
-  p.dwide_a = cur.take(N * F);
-  p.dwide_b = cur.take(N * F);
+  p.dwide_a = cur.take(N * d.wide());
+  p.dwide_b = cur.take(N * d.wide());
   p.dnarrow = cur.take(N * C);
-  p.attn_scratch = cur.take(kc::attention_scratch_elems(attention_shape(c, B, T), threads));
+  p.attn_scratch = cur.take(kc::attention_scratch_elems({B, T, d.width, d.heads}, threads));
   p.total = cur.position();
   return p;
 }
@@ -122,38 +135,64 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 }  // namespace
 
 template <class T>
-GptModel<T>::GptModel(const GptConfig& config, int64_t max_batch, int64_t max_seq)
-    : layout_(config),
+GptModel<T>::GptModel(const GptConfig& config, int64_t max_batch, int64_t max_seq, const ModelShard& shard,
+                      int activation_slots, TensorParallelGroup* tp)
+    : layout_(config, shard),
       max_batch_(max_batch),
       max_seq_(max_seq),
-      scratch_threads_(std::max(1, omp_get_max_threads())) {
+      scratch_threads_(std::max(1, omp_get_max_threads())),
+      tp_(shard.tp_size > 1 ? tp : nullptr) {
   if (max_batch < 1) throw std::invalid_argument("GptModel: max_batch must be >= 1");
   if (max_seq < 1 || max_seq > config.context)
     throw std::invalid_argument("GptModel: max_seq must be in [1, context = " +
                                 std::to_string(config.context) + "], got " + std::to_string(max_seq));
-  const ArenaPlan plan = plan_arena(config, max_batch, max_seq, scratch_threads_);
+  if (activation_slots < 1) throw std::invalid_argument("GptModel: activation_slots must be >= 1");
+  if (shard.tp_size > 1 && tp == nullptr)
+    throw std::invalid_argument("GptModel: a tensor-parallel shard needs its TensorParallelGroup");
+  const LocalDims d = local_dims(layout_);
+  local_width_ = d.width;
+  local_heads_ = d.heads;
+  local_ffn_ = d.ffn;
+  local_vocab_ = d.vocab;
+  vocab_begin_ = layout_.shard().vocab_begin(config);
+
+  // The plan lays out one slot and then the workspace; further slots repeat the slot part
+  // after the workspace, so one slot gives exactly the single-forward arena.
+  const ArenaPlan plan = plan_arena(layout_, max_batch, max_seq, scratch_threads_);
+  const int64_t slot_elems = plan.head_end;
   params_ = AlignedBuffer<T>(layout_.total_count());
   grads_ = AlignedBuffer<T>(layout_.total_count());
-  arena_ = AlignedBuffer<T>(plan.total);
-  token_buf_ = AlignedBuffer<int32_t>(2 * max_batch * max_seq);
+  arena_ = AlignedBuffer<T>(plan.total + (activation_slots - 1) * slot_elems);
+  const int64_t maxN = max_batch * max_seq;
+  token_buf_ = AlignedBuffer<int32_t>(2 * maxN * activation_slots);
+  if (tp_ != nullptr) ce_scratch_.assign(static_cast<size_t>(3 * maxN), 0.0);
 
   T* a = arena_.data();
-  encoded_ = a + plan.encoded;
-  for (const ArenaPlan::Block& b : plan.blocks)
-    blocks_.push_back({a + b.ln1, a + b.ln1_mean, a + b.ln1_rstd, a + b.qkv, a + b.atty,
-                       a + b.att_lse, a + b.res2, a + b.ln2, a + b.ln2_mean, a + b.ln2_rstd,
-                       a + b.fch, a + b.fch_gelu, a + b.res3});
-  lnf_ = a + plan.lnf;
-  lnf_mean_ = a + plan.lnf_mean;
-  lnf_rstd_ = a + plan.lnf_rstd;
-  logits_ = a + plan.logits;
-  losses_ = a + plan.losses;
-  ce_lse_ = a + plan.ce_lse;
   dres_ = a + plan.dres;
   dwide_a_ = a + plan.dwide_a;
   dwide_b_ = a + plan.dwide_b;
   dnarrow_ = a + plan.dnarrow;
   attn_scratch_ = a + plan.attn_scratch;
+  for (int i = 0; i < activation_slots; ++i) {
+    T* base = i == 0 ? a : a + plan.total + (i - 1) * slot_elems;
+    Slot s;
+    s.encoded = base + plan.encoded;
+    for (const ArenaPlan::Block& b : plan.blocks)
+      s.blocks.push_back({base + b.ln1, base + b.ln1_mean, base + b.ln1_rstd, base + b.qkv, base + b.atty,
+                          base + b.att_lse, base + b.res2, base + b.ln2, base + b.ln2_mean, base + b.ln2_rstd,
+                          base + b.fch, base + b.fch_gelu, base + b.res3});
+    if (layout_.has_head()) {
+      s.lnf = base + plan.lnf;
+      s.lnf_mean = base + plan.lnf_mean;
+      s.lnf_rstd = base + plan.lnf_rstd;
+      s.logits = base + plan.logits;
+      s.losses = base + plan.losses;
+      s.ce_lse = base + plan.ce_lse;
+    }
+    s.tokens = token_buf_.data() + 2 * maxN * i;
+    s.targets = s.tokens + maxN;
+    slots_.push_back(s);
+  }
 }
 
 template <class T>
@@ -171,9 +210,13 @@ void GptModel<T>::init_parameters(uint64_t seed) {
     }
     const double sd = ends_with(t.name, "c_proj.weight") ? std_residual : std_base;
     const uint64_t key = stream_key(seed, stream_id(t.name));
-#pragma omp parallel for schedule(static) if (t.count >= (int64_t{1} << 14))
-    for (int64_t i = 0; i < t.count; ++i)
-      p[i] = static_cast<T>(sd * counter_normal(key, static_cast<uint64_t>(i)));
+    // Keyed by the element's index in the model-wide tensor: a shard gets exactly the
+    // values the whole model has there.
+    for (const IndexRun& run : layout_.index_runs(t)) {
+#pragma omp parallel for schedule(static) if (run.count >= (int64_t{1} << 14))
+      for (int64_t i = 0; i < run.count; ++i)
+        p[run.local + i] = static_cast<T>(sd * counter_normal(key, static_cast<uint64_t>(run.full + i)));
+    }
   }
 }
 
@@ -195,63 +238,119 @@ int GptModel<T>::attention_threads() const {
 }
 
 template <class T>
+void GptModel<T>::tp_sum(T* data, int64_t n) const {
+  if (tp_ != nullptr) tp_->sum(data, n);
+}
+
+template <class T>
+const typename GptModel<T>::Slot& GptModel<T>::slot_at(int slot) const {
+  if (slot < 0 || slot >= activation_slots())
+    throw std::invalid_argument("GptModel: activation slot " + std::to_string(slot) + " outside [0, " +
+                                std::to_string(activation_slots()) + ")");
+  return slots_[static_cast<size_t>(slot)];
+}
+
+template <class T>
 double GptModel<T>::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t S) {
+  return forward_stage(tokens, targets, nullptr, B, S, 0);
+}
+
+template <class T>
+double GptModel<T>::forward_stage(const int32_t* tokens, const int32_t* targets, const T* input, int64_t B, int64_t S,
+                                  int slot) {
   check_shape(B, S);
+  Slot& s = const_cast<Slot&>(slot_at(slot));
+  const bool first = layout_.has_embedding(), last = layout_.has_head();
+  if (first && tokens == nullptr) throw std::invalid_argument("GptModel::forward_stage: the first stage needs tokens");
+  if (!first && input == nullptr)
+    throw std::invalid_argument("GptModel::forward_stage: a later pipeline stage needs the previous stage's output");
   // Until this forward completes there is nothing consistent to differentiate.
-  backward_pending_ = false;
-  hidden_grad_pending_ = false;
-  B_ = B;
-  T_ = S;
+  s.backward_pending = false;
+  if (slot == 0) hidden_grad_pending_ = false;
+  s.B = B;
+  s.S = S;
   const GptConfig& c = config();
-  const int64_t N = B * S, C = c.width, F = c.ffn_width(), V = c.vocab_size;
+  const int64_t N = B * S, C = c.width, F = local_ffn_, V = c.vocab_size, W = local_width_;
   const T* p = params_.data();
-  const kc::AttentionShape ash = attention_shape(c, B, S);
+  const kc::AttentionShape ash{B, S, W, local_heads_};
   const int threads = attention_threads();
 
   // Copies: the backward needs tokens and targets after the caller's buffers are gone.
-  int32_t* tok = token_buf_.data();
-  int32_t* tgt = tok + max_batch_ * max_seq_;
-  std::copy_n(tokens, N, tok);
-  has_targets_ = targets != nullptr;
-  if (has_targets_) std::copy_n(targets, N, tgt);
+  if (tokens != nullptr) std::copy_n(tokens, N, s.tokens);
+  s.has_targets = last && targets != nullptr;
+  if (s.has_targets) std::copy_n(targets, N, s.targets);
 
-  kc::encoder_forward(encoded_, tok, p + layout_.wte(), p + layout_.wpe(), B, S, C, V);
-  const T* x = encoded_;
+  if (!first) {
+    std::copy_n(input, N * C, s.encoded);
+  } else if (tp_ == nullptr) {
+    kc::encoder_forward(s.encoded, s.tokens, p + layout_.wte(), p + layout_.wpe(), B, S, C, V);
+  } else {  // vocabulary parallel: each rank contributes the rows it holds
+    kc::encoder_forward_slice(s.encoded, s.tokens, p + layout_.wte(), vocab_begin_, local_vocab_, B, S, C, V);
+    tp_sum(s.encoded, N * C);
+    kc::encoder_add_positions(s.encoded, p + layout_.wpe(), B, S, C);
+  }
+  // Row-parallel layers add their (replicated) bias on one rank only, before the sum.
+  const bool add_bias = layout_.shard().tp_rank == 0;
+  const T* x = s.encoded;
   T* proj = dres_;  // projection outputs live only until their residual add
-  for (int64_t l = 0; l < c.layers; ++l) {
+  for (int64_t l = 0; l < layout_.local_layers(); ++l) {
     const BlockOffsets& w = layout_.block(l);
-    const BlockActs& a = blocks_[static_cast<size_t>(l)];
+    const BlockActs& a = s.blocks[static_cast<size_t>(l)];
     kc::layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, p + w.ln_1_weight, p + w.ln_1_bias, N, C);
-    kc::matmul_forward(a.qkv, a.ln1, p + w.c_attn_weight, p + w.c_attn_bias, N, C, 3 * C);
+    kc::matmul_forward(a.qkv, a.ln1, p + w.c_attn_weight, p + w.c_attn_bias, N, C, 3 * W);
     T* probs = capture_ ? probs_.data() + l * B * c.heads * S * S : nullptr;
     kc::attention_forward(a.atty, a.att_lse, probs, a.qkv, ash, attn_scratch_, threads);
-    kc::matmul_forward(proj, a.atty, p + w.attn_proj_weight, p + w.attn_proj_bias, N, C, C);
+    kc::matmul_forward(proj, a.atty, p + w.attn_proj_weight, add_bias ? p + w.attn_proj_bias : nullptr, N, W, C);
+    tp_sum(proj, N * C);
     kc::residual_forward(a.res2, x, proj, N * C);
     kc::layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res2, p + w.ln_2_weight, p + w.ln_2_bias, N, C);
     kc::matmul_forward(a.fch, a.ln2, p + w.c_fc_weight, p + w.c_fc_bias, N, C, F);
     kc::gelu_forward(a.fch_gelu, a.fch, N * F);
-    kc::matmul_forward(proj, a.fch_gelu, p + w.mlp_proj_weight, p + w.mlp_proj_bias, N, F, C);
+    kc::matmul_forward(proj, a.fch_gelu, p + w.mlp_proj_weight, add_bias ? p + w.mlp_proj_bias : nullptr, N, F, C);
+    tp_sum(proj, N * C);
     kc::residual_forward(a.res3, a.res2, proj, N * C);
     x = a.res3;
   }
-  kc::layernorm_forward(lnf_, lnf_mean_, lnf_rstd_, x, p + layout_.ln_f_weight(), p + layout_.ln_f_bias(), N, C);
-  kc::matmul_forward(logits_, lnf_, p + layout_.wte(), static_cast<const T*>(nullptr), N, C, V);  // tied head
-
   double loss = std::numeric_limits<double>::quiet_NaN();
-  valid_targets_ = 0;
-  if (has_targets_) {
-    loss = kc::crossentropy_forward(losses_, ce_lse_, logits_, tgt, N, V);
-    valid_targets_ = kc::crossentropy_count_valid(tgt, N);
+  s.valid_targets = 0;
+  if (last) {
+    kc::layernorm_forward(s.lnf, s.lnf_mean, s.lnf_rstd, x, p + layout_.ln_f_weight(), p + layout_.ln_f_bias(), N, C);
+    kc::matmul_forward(s.logits, s.lnf, p + layout_.wte(), static_cast<const T*>(nullptr), N, C, local_vocab_);
+    if (s.has_targets) loss = head_loss(s);
   }
-  backward_pending_ = true;
+  s.backward_pending = true;
   return loss;
+}
+
+// Cross-entropy of the slot's logits; vocabulary parallel when the head is split.
+template <class T>
+double GptModel<T>::head_loss(Slot& s) {
+  const int64_t N = s.B * s.S, V = config().vocab_size;
+  s.valid_targets = kc::crossentropy_count_valid(s.targets, N);
+  if (tp_ == nullptr) return kc::crossentropy_forward(s.losses, s.ce_lse, s.logits, s.targets, N, V);
+  double* rowmax = ce_scratch_.data();
+  double* sumexp = rowmax + N;
+  double* target_logit = sumexp + N;
+  kc::crossentropy_slice_max(rowmax, s.logits, N, local_vocab_);
+  tp_->max(rowmax, N);
+  kc::crossentropy_slice_partials(sumexp, target_logit, s.logits, rowmax, s.targets, vocab_begin_, N, local_vocab_, V);
+  tp_->sum(sumexp, N);
+  tp_->sum(target_logit, N);
+  return kc::crossentropy_slice_finish(s.losses, s.ce_lse, rowmax, sumexp, target_logit, s.targets, N);
+}
+
+template <class T>
+const T* GptModel<T>::stage_output(int slot) const {
+  const Slot& s = slot_at(slot);
+  return s.blocks.empty() ? s.encoded : s.blocks.back().res3;
 }
 
 template <class T>
 void GptModel<T>::add_hidden_grad(const T* g) {
-  if (!backward_pending_)
-    throw std::logic_error("GptModel::add_hidden_grad: needs a forward since the last backward");
-  const int64_t n = B_ * T_ * config().width;
+  if (!slots_[0].backward_pending || !layout_.has_head())
+    throw std::logic_error("GptModel::add_hidden_grad: needs a forward (of the last stage) since the last backward");
+  if (tp_ != nullptr) throw std::logic_error("GptModel::add_hidden_grad: not supported under tensor parallelism");
+  const int64_t n = slots_[0].B * slots_[0].S * config().width;
   if (hidden_grad_pending_)
     kc::residual_forward(dnarrow_, dnarrow_, g, n);
   else
@@ -261,46 +360,74 @@ void GptModel<T>::add_hidden_grad(const T* g) {
 
 template <class T>
 void GptModel<T>::backward(double loss_scale) {
-  if (!backward_pending_)
+  backward_stage(loss_scale, nullptr, 0);
+}
+
+template <class T>
+void GptModel<T>::backward_stage(double loss_scale, const T* output_grad, int slot) {
+  Slot& s = const_cast<Slot&>(slot_at(slot));
+  const bool last = layout_.has_head();
+  if (!s.backward_pending)
     throw std::logic_error("GptModel::backward: needs a forward since the last backward");
-  if (!has_targets_ && !hidden_grad_pending_)
+  const bool hidden = slot == 0 && hidden_grad_pending_;
+  if (last && !s.has_targets && !hidden)
     throw std::logic_error("GptModel::backward: the forward had no targets and no hidden gradient was added");
-  backward_pending_ = false;  // dlogits overwrite the logits below
-  const GptConfig& c = config();
-  const int64_t N = B_ * T_, C = c.width, V = c.vocab_size;
+  if (!last && output_grad == nullptr)
+    throw std::logic_error("GptModel::backward_stage: a stage before the last needs dL/d(output)");
+  s.backward_pending = false;  // dlogits overwrite the logits below
+  const int64_t N = s.B * s.S, C = config().width;
+  if (last)
+    head_backward(s, loss_scale);
+  else
+    std::copy_n(output_grad, N * C, dres_);
+  for (int64_t l = layout_.local_layers() - 1; l >= 0; --l) backward_block(s, l);
+  if (!layout_.has_embedding()) return;  // dres_ is dL/d(input): input_grad()
+  T* g = grads_.data();
+  if (tp_ == nullptr)
+    kc::encoder_backward(g + layout_.wte(), g + layout_.wpe(), dres_, s.tokens, s.B, s.S, C, config().vocab_size);
+  else
+    kc::encoder_backward_slice(g + layout_.wte(), g + layout_.wpe(), dres_, s.tokens, vocab_begin_, local_vocab_, s.B,
+                               s.S, C, config().vocab_size);
+}
+
+// Leaves dL/d(last block's output) in dres_.
+template <class T>
+void GptModel<T>::head_backward(Slot& s, double loss_scale) {
+  const int64_t N = s.B * s.S, C = config().width;
   const T* p = params_.data();
   T* g = grads_.data();
-  const int32_t* tok = token_buf_.data();
-  const int32_t* tgt = tok + max_batch_ * max_seq_;
-
   // dL/d(ln_f output), seeded with the pending hidden gradient if there is one.
   T* dlnf = dnarrow_;
   if (!hidden_grad_pending_) fill_zero(dlnf, N * C);
   hidden_grad_pending_ = false;
-  if (has_targets_ && valid_targets_ > 0) {
-    const T dloss = static_cast<T>(loss_scale / static_cast<double>(valid_targets_));
-    kc::crossentropy_backward(logits_, logits_, ce_lse_, tgt, dloss, N, V);  // in place
-    kc::matmul_backward(dlnf, g + layout_.wte(), static_cast<T*>(nullptr), logits_, lnf_, p + layout_.wte(), N,
-                        C, V);
+  if (s.has_targets && s.valid_targets > 0) {
+    const T dloss = static_cast<T>(loss_scale / static_cast<double>(s.valid_targets));
+    if (tp_ == nullptr)
+      kc::crossentropy_backward(s.logits, s.logits, s.ce_lse, s.targets, dloss, N, config().vocab_size);  // in place
+    else
+      kc::crossentropy_slice_backward(s.logits, s.logits, s.ce_lse, s.targets, dloss, vocab_begin_, N, local_vocab_);
+    kc::matmul_backward(dlnf, g + layout_.wte(), static_cast<T*>(nullptr), s.logits, s.lnf, p + layout_.wte(), N, C,
+                        local_vocab_);
+    tp_sum(dlnf, N * C);
   }
   fill_zero(dres_, N * C);
-  const T* x_last = blocks_.back().res3;
+  const T* x_last = s.blocks.empty() ? s.encoded : s.blocks.back().res3;
   kc::layernorm_backward(dres_, g + layout_.ln_f_weight(), g + layout_.ln_f_bias(), dlnf, x_last,
-                         p + layout_.ln_f_weight(), lnf_mean_, lnf_rstd_, N, C);
-  for (int64_t l = c.layers - 1; l >= 0; --l) backward_block(l);
-  kc::encoder_backward(g + layout_.wte(), g + layout_.wpe(), dres_, tok, B_, T_, C, V);
+                         p + layout_.ln_f_weight(), s.lnf_mean, s.lnf_rstd, N, C);
 }
 
 // On entry dres_ is dL/d(block output); on exit dL/d(block input). Both residual adds
 // pass the gradient through unchanged, so dres_ also serves as the gradient of each
 // projection's output and the LayerNorm backwards accumulate straight into it.
+// Under tensor parallelism the column-parallel layers' input gradients are partial sums
+// (over this rank's heads or MLP columns), completed by one sum each.
 template <class T>
-void GptModel<T>::backward_block(int64_t l) {
+void GptModel<T>::backward_block(const Slot& s, int64_t l) {
   const GptConfig& c = config();
-  const int64_t N = B_ * T_, C = c.width, F = c.ffn_width();
+  const int64_t N = s.B * s.S, C = c.width, F = local_ffn_, W = local_width_;
   const BlockOffsets& w = layout_.block(l);
-  const BlockActs& a = blocks_[static_cast<size_t>(l)];
-  const T* x = l > 0 ? blocks_[static_cast<size_t>(l - 1)].res3 : encoded_;
+  const BlockActs& a = s.blocks[static_cast<size_t>(l)];
+  const T* x = l > 0 ? s.blocks[static_cast<size_t>(l - 1)].res3 : s.encoded;
   const T* p = params_.data();
   T* g = grads_.data();
 
@@ -315,23 +442,25 @@ void GptModel<T>::backward_block(int64_t l) {
   T* dln2 = dnarrow_;
   fill_zero(dln2, N * C);
   kc::matmul_backward(dln2, g + w.c_fc_weight, g + w.c_fc_bias, dfch, a.ln2, p + w.c_fc_weight, N, C, F);
+  tp_sum(dln2, N * C);
   kc::layernorm_backward(dres_, g + w.ln_2_weight, g + w.ln_2_bias, dln2, a.res2, p + w.ln_2_weight, a.ln2_mean,
                          a.ln2_rstd, N, C);
 
   // Attention: res2 = x + c_proj(attention(c_attn(ln_1(x)))).
   T* datty = dnarrow_;
-  fill_zero(datty, N * C);
+  fill_zero(datty, N * W);
   kc::matmul_backward(datty, g + w.attn_proj_weight, g + w.attn_proj_bias, dres_, a.atty,
-                      p + w.attn_proj_weight, N, C, C);
+                      p + w.attn_proj_weight, N, W, C);
   T* dqkv = dwide_a_;
-  fill_zero(dqkv, N * 3 * C);
-  T* dprobs = capture_ ? dprobs_.data() + l * B_ * c.heads * T_ * T_ : nullptr;
-  kc::attention_backward(dqkv, dprobs, datty, a.qkv, a.att_lse, attention_shape(c, B_, T_), attn_scratch_,
+  fill_zero(dqkv, N * 3 * W);
+  T* dprobs = capture_ ? dprobs_.data() + l * s.B * c.heads * s.S * s.S : nullptr;
+  kc::attention_backward(dqkv, dprobs, datty, a.qkv, a.att_lse, {s.B, s.S, W, local_heads_}, attn_scratch_,
                          attention_threads());
   T* dln1 = dwide_b_;
   fill_zero(dln1, N * C);
   kc::matmul_backward(dln1, g + w.c_attn_weight, g + w.c_attn_bias, dqkv, a.ln1, p + w.c_attn_weight, N, C,
-                      3 * C);
+                      3 * W);
+  tp_sum(dln1, N * C);
   kc::layernorm_backward(dres_, g + w.ln_1_weight, g + w.ln_1_bias, dln1, x, p + w.ln_1_weight, a.ln1_mean,
                          a.ln1_rstd, N, C);
 }
@@ -345,6 +474,8 @@ template <class T>
 void GptModel<T>::set_attention_capture(bool on) {
   if (on == capture_) return;
   if (on) {
+    if (!layout_.shard().whole(config()))
+      throw std::logic_error("GptModel: attention capture needs the whole model (not a tensor or pipeline shard)");
     const GptConfig& c = config();
     const int64_t n = c.layers * max_batch_ * c.heads * max_seq_ * max_seq_;
     probs_ = AlignedBuffer<T>(n);
@@ -364,28 +495,36 @@ uint64_t GptModel<T>::activation_bytes() const {
 template <class T>
 std::vector<LayerProfile> GptModel<T>::layer_profiles(int64_t B, int64_t S) const {
   if (B < 1 || S < 1) throw std::invalid_argument("GptModel::layer_profiles: B and T must be positive");
-  const GptConfig& c = config();
-  const ArenaPlan plan = plan_arena(c, B, S, scratch_threads_);
-  const uint64_t N = static_cast<uint64_t>(B * S), C = static_cast<uint64_t>(c.width),
-                 V = static_cast<uint64_t>(c.vocab_size);
+  const ArenaPlan plan = plan_arena(layout_, B, S, scratch_threads_);
+  const LocalDims d = local_dims(layout_);
+  const uint64_t N = static_cast<uint64_t>(B * S), C = static_cast<uint64_t>(d.C),
+                 W = static_cast<uint64_t>(d.width), Fl = static_cast<uint64_t>(d.ffn),
+                 Vl = static_cast<uint64_t>(d.vocab);
   const auto bytes = [](int64_t elems) { return static_cast<uint64_t>(elems) * sizeof(T); };
   const auto param_bytes = [&](const FlatRange& r) { return bytes(r.end - r.begin); };
   const uint64_t token_bytes = N * sizeof(int32_t);
 
   std::vector<LayerProfile> out;
   const std::vector<FlatRange>& seg = layout_.segments();
-  out.push_back({"embedding", bytes(plan.embedding_end) + token_bytes, param_bytes(seg.front()), 0});
-  // Per block: 2·N·(3C² + C² + 4C² + 4C²) for the four matmuls, and 2·2·HS per causal
-  // (query, key) pair and head for QK^T and PV: B·H·T(T+1)/2 pairs.
-  const uint64_t block_flops =
-      24 * N * C * C + 2 * static_cast<uint64_t>(B) * C * static_cast<uint64_t>(S) * static_cast<uint64_t>(S + 1);
+  out.push_back({"embedding", bytes(plan.embedding_end) + token_bytes,
+                 layout_.has_embedding() ? param_bytes(seg.front()) : 0, 0});
+  // Per block: 2·N·(3CW + WC + CF + FC) for the four matmuls (W = C, F = 4C on one rank),
+  // and 2·2·HS per causal (query, key) pair and head for QK^T and PV: B·H·T(T+1)/2 pairs.
+  const uint64_t block_flops = 2 * N * C * (4 * W + 2 * Fl) +
+                               2 * static_cast<uint64_t>(B) * W * static_cast<uint64_t>(S) * static_cast<uint64_t>(S + 1);
   int64_t begin = plan.embedding_end;
-  for (int64_t l = 0; l < c.layers; ++l) {
+  for (int64_t l = 0; l < layout_.local_layers(); ++l) {
     const int64_t end = plan.block_end[static_cast<size_t>(l)];
-    out.push_back({"block." + std::to_string(l), bytes(end - begin), param_bytes(layout_.block_range(l)), block_flops});
+    out.push_back({"block." + std::to_string(layout_.shard().layer_begin + l), bytes(end - begin),
+                   param_bytes(layout_.block_range(l)), block_flops});
     begin = end;
   }
-  out.push_back({"head", bytes(plan.head_end - begin) + token_bytes, param_bytes(seg.back()), 2 * N * C * V});
+  uint64_t head_params = 0;
+  if (layout_.has_head())
+    for (const FlatRange& r : seg)
+      if (r.name == "ln_f" || r.name == "head.wte") head_params += param_bytes(r);
+  out.push_back({"head", bytes(plan.head_end - begin) + token_bytes, head_params,
+                 layout_.has_head() ? 2 * N * C * Vl : 0});
   out.push_back({"workspace", bytes(plan.total - plan.head_end), 0, 0});
   return out;
 }
