@@ -32,6 +32,7 @@
 #include "core/run/gradient_buckets.hpp"
 #include "core/run/group_evaluation.hpp"
 #include "core/run/metrics_writer.hpp"
+#include "core/run/model_parallel.hpp"
 #include "core/run/plugin_set.hpp"
 #include "core/run/progress.hpp"
 #include "core/util/atomic_file.hpp"
@@ -98,6 +99,7 @@ class Run {
   int execute_phases();
   void announce();
   bool open_dataset();
+  void configure_model();
   void build_model();
   void plan();
   void resume_if_asked();
@@ -140,13 +142,32 @@ class Run {
   std::unique_ptr<PluginSet> plugins_;
 
   TrainingData data_;
+  engine::GptConfig model_config_;
+  // Model parallelism (tp or pp > 1): this rank's coordinates and groups, the engine's
+  // tensor-parallel adapter and the pipeline schedule. dp_comm_ averages gradients: the
+  // world without model parallelism.
+  ParallelCoordinates at_;
+  std::unique_ptr<ParallelGroups> groups_;
+  std::unique_ptr<CommTensorGroup> tp_group_;
+  std::unique_ptr<PipelineSchedule<T>> pipeline_;
+  const strata_comm* dp_comm_ = nullptr;
+  // Rank 0 under model parallelism: the whole model in full shapes, refreshed from the
+  // shards when a checkpoint is written; checkpoints, evaluation artefacts and samples
+  // read it.
+  std::unique_ptr<engine::GptModel<T>> full_model_;
+  void gather_full_model(const engine::AdamW<T>& local_optimizer, engine::AdamW<T>* full_optimizer);
+  engine::GptModel<T>& whole_model() { return full_model_ ? *full_model_ : *model_; }
+  void clip_gradients(double max_norm);
   std::unique_ptr<engine::GptModel<T>> model_;
   std::unique_ptr<engine::AdamW<T>> optimizer_;
   int64_t zero_shard_ = 0;  // ZeRO-1: elements per rank's shard (0: not sharded)
   std::unique_ptr<engine::AdamW<T>> make_optimizer(engine::OptimizerShard shard) const {
+    return optimizer_for(model_->layout(), shard);
+  }
+  std::unique_ptr<engine::AdamW<T>> optimizer_for(const engine::ParameterLayout& layout,
+                                                  engine::OptimizerShard shard) const {
     const auto& t = doc_["train"];
-    return std::make_unique<engine::AdamW<T>>(model_->layout(), t["beta1"], t["beta2"], t["eps"], t["weight_decay"],
-                                              shard);
+    return std::make_unique<engine::AdamW<T>>(layout, t["beta1"], t["beta2"], t["eps"], t["weight_decay"], shard);
   }
   void allgather_shards(const T* shard, T* full) const;
   std::unique_ptr<engine::AdamW<T>> gather_optimizer() const;
@@ -291,31 +312,46 @@ bool Run<T>::open_dataset() {
 }
 
 template <class T>
-void Run<T>::build_model() {
+void Run<T>::configure_model() {
   const auto& m = doc_["model"];
-  engine::GptConfig cfg;
+  engine::GptConfig& cfg = model_config_;
   cfg.vocab_size = data_.tokenizer->vocab_size();
   cfg.context = m["context"];
   cfg.layers = m["layers"];
   cfg.heads = m["heads"];
   cfg.width = m["width"];
+  cfg.validate();
   seq_len_ = doc_["train"]["seq_len"];
   if (seq_len_ > cfg.context)
     throw std::runtime_error("/train/seq_len " + std::to_string(seq_len_) + " exceeds /model/context " +
                              std::to_string(cfg.context));
+}
+
+// This rank's share of the model (all of it without model parallelism), after plan().
+template <class T>
+void Run<T>::build_model() {
+  const engine::GptConfig& cfg = model_config_;
   const int64_t batch = doc_["train"]["batch_size"];
+  const engine::ModelShard shard = at_.shard();
+  // 1F1B keeps at most pp - stage micro-batches in flight on a stage.
+  const int slots = static_cast<int>(std::min<int64_t>(at_.pp - at_.pp_rank, micro_batches_));
   // Sized for the largest batch any phase uses: training micro-batches and evaluation.
-  model_ = std::make_unique<engine::GptModel<T>>(cfg, batch, cfg.context);
+  model_ = std::make_unique<engine::GptModel<T>>(cfg, batch, cfg.context, shard, at_.pp > 1 ? slots : 1,
+                                                 tp_group_.get());
   model_->init_parameters(doc_["seed"].get<uint64_t>());
   optimizer_ = make_optimizer({});
-  logger_->info("model: {} parameters ({} layers, {} heads, width {}, context {}, vocab {}), {}",
-                model_->parameter_count(), cfg.layers, cfg.heads, cfg.width, cfg.context, cfg.vocab_size,
-                sizeof(T) == 8 ? "fp64" : "fp32");
+  const int64_t total_parameters = engine::ParameterLayout(cfg).parameter_count();
+  logger_->info("model: {} parameters ({} layers, {} heads, width {}, context {}, vocab {}), {}", total_parameters,
+                cfg.layers, cfg.heads, cfg.width, cfg.context, cfg.vocab_size, sizeof(T) == 8 ? "fp64" : "fp32");
+  if (at_.model_parallel()) {
+    logger_->info("this rank: {}, {} parameters", at_.describe(), model_->parameter_count());
+    if (lead_) full_model_ = std::make_unique<engine::GptModel<T>>(cfg, batch, cfg.context);
+  }
 }
 
 template <class T>
 void Run<T>::plan() {
-  const auto& cfg = model_->config();
+  const auto& cfg = model_config_;
   strata_model_shape shape{};
   shape.struct_size = STRATA_MODEL_SHAPE_STRUCT_SIZE;
   shape.dtype = sizeof(T) == 8 ? STRATA_DTYPE_F64 : STRATA_DTYPE_F32;
@@ -325,7 +361,7 @@ void Run<T>::plan() {
   shape.heads = cfg.heads;
   shape.width = cfg.width;
   shape.ffn_width = 4 * cfg.width;
-  shape.parameter_count = model_->parameter_count();
+  shape.parameter_count = engine::ParameterLayout(cfg).parameter_count();
   shape.global_batch = doc_["train"]["batch_size"].get<int64_t>();
   strata_topology topo{};
   topo.struct_size = STRATA_TOPOLOGY_STRUCT_SIZE;
@@ -338,27 +374,44 @@ void Run<T>::plan() {
   plan.struct_size = STRATA_PARALLEL_PLAN_STRUCT_SIZE;
   plugins_->parallelism().plan(shape, topo, plan);
   const std::string who = "parallelism plugin '" + plugins_->parallelism().name() + "'";
-  if (static_cast<int64_t>(plan.tp) * plan.pp * plan.dp != topo.world_size)
+  if (plan.tp < 1 || plan.pp < 1 || plan.dp < 1 ||
+      static_cast<int64_t>(plan.tp) * plan.pp * plan.dp != topo.world_size)
     throw std::runtime_error(who + " planned tp*pp*dp = " + std::to_string(plan.tp * plan.pp * plan.dp) +
                              " ranks for a world of " + std::to_string(topo.world_size));
   if (plan.micro_batch < 1 || plan.micro_batches < 1 ||
       static_cast<int64_t>(plan.micro_batch) * plan.micro_batches * plan.dp != shape.global_batch)
     throw std::runtime_error(who + " planned micro-batches that do not make up the global batch of " +
                              std::to_string(shape.global_batch));
-  if (plan.tp != 1 || plan.pp != 1)
-    throw std::runtime_error(who + " planned tp=" + std::to_string(plan.tp) + " pp=" + std::to_string(plan.pp) +
-                             ": this build executes data parallelism only (tensor and pipeline parallel execution "
-                             "are not implemented yet)");
+  if (cfg.heads % plan.tp != 0)
+    throw std::runtime_error(who + " planned tp=" + std::to_string(plan.tp) + ", which does not divide the " +
+                             std::to_string(cfg.heads) + " heads");
+  if (plan.pp > STRATA_MAX_PIPELINE_STAGES || plan.pp > cfg.layers)
+    throw std::runtime_error(who + " planned " + std::to_string(plan.pp) + " pipeline stages for " +
+                             std::to_string(cfg.layers) + " layers");
+  try {
+    at_ = ParallelCoordinates::of(plan.tp, plan.pp, plan.dp, plan.stage_layer_begin, cfg.layers, world_.rank());
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(who + ": " + e.what());
+  }
   micro_batch_ = plan.micro_batch;
   micro_batches_ = plan.micro_batches;
   dp_ = plan.dp;
+  dp_comm_ = world_comm_;
+  if (at_.model_parallel()) {
+    groups_ = std::make_unique<ParallelGroups>(world_comm_, at_);
+    dp_comm_ = groups_->dp();
+    if (at_.tp > 1) tp_group_ = std::make_unique<CommTensorGroup>(groups_->tp());
+  }
+  build_model();
+  if (at_.pp > 1)
+    pipeline_ = std::make_unique<PipelineSchedule<T>>(*model_, groups_->pp(), at_, micro_batch_, seq_len_);
   // An aggregator that sums pre-divided gradients: the 1/dp joins the loss scale.
   prescaled_ = dp_ > 1 && plugins_->aggregation().sums_prescaled_gradients();
   if (plan.zero_stage == 1 && dp_ > 1) {
     // ZeRO-1: each data-parallel rank keeps AdamW's moments for its shard of the flat
     // buffer only, updates that shard, and the ranks all-gather the parameters.
     zero_shard_ = (model_->layout().total_count() + dp_ - 1) / dp_;
-    const int64_t begin = std::min<int64_t>(world_.rank() * zero_shard_, model_->layout().total_count());
+    const int64_t begin = std::min<int64_t>(at_.dp_rank * zero_shard_, model_->layout().total_count());
     const int64_t end = std::min<int64_t>(begin + zero_shard_, model_->layout().total_count());
     optimizer_ = make_optimizer({begin, end});
     logger_->info("ZeRO-1: this rank holds optimizer state for parameters [{}, {}) of {}", begin, end,
@@ -395,8 +448,8 @@ void Run<T>::plan() {
 
   const uint64_t preferred = plugins_->aggregation().preferred_bucket_bytes();
   bucket_elems_ = std::max<uint64_t>(1, (preferred > 0 ? preferred : 16u << 20) / sizeof(T));
-  // With tp = pp = 1 the data-parallel rank is the world rank.
-  loader_ = std::make_unique<data::BatchLoader>(data_.train, seq_len_, micro_batch_, static_cast<uint64_t>(world_.rank()),
+  // Every tensor- and pipeline-parallel rank of a replica reads that replica's batches.
+  loader_ = std::make_unique<data::BatchLoader>(data_.train, seq_len_, micro_batch_, static_cast<uint64_t>(at_.dp_rank),
                                                 static_cast<uint64_t>(dp_), doc_["seed"].get<uint64_t>());
   inputs_.resize(static_cast<size_t>(micro_batch_ * seq_len_));
   targets_.resize(inputs_.size());
@@ -408,8 +461,28 @@ void Run<T>::resume_if_asked() {
   if (!t.contains("resume")) return;
   const fs::path from = t["resume"].get<std::string>();
   const auto contents = checkpoint::read_checkpoint(from);
-  auto full = zero_shard_ > 0 ? make_optimizer({}) : nullptr;
-  const ResumePoint r = restore_state(contents, *model_, full ? *full : *optimizer_);
+  auto full = zero_shard_ > 0 || at_.model_parallel() ? make_optimizer({}) : nullptr;
+  ResumePoint r;
+  if (at_.model_parallel()) {
+    // Checkpoints hold full shapes: restore them whole, then keep this rank's shard of the
+    // parameters and moments (the checkpoint's layout does not matter).
+    engine::GptModel<T> whole(model_config_, 1, 1);
+    auto whole_optimizer = optimizer_for(whole.layout(), {});
+    r = restore_state(contents, whole, *whole_optimizer);
+    const engine::ParameterLayout& local = model_->layout();
+    full_to_shard(whole.layout(), whole.params(), local, model_->params());
+    full_to_shard(whole.layout(), whole_optimizer->m(), local, full->m());
+    full_to_shard(whole.layout(), whole_optimizer->v(), local, full->v());
+    full->set_step_count(whole_optimizer->step_count());
+    if (zero_shard_ == 0) {
+      std::copy_n(full->m(), full->size(), optimizer_->m());
+      std::copy_n(full->v(), full->size(), optimizer_->v());
+      optimizer_->set_step_count(full->step_count());
+      full.reset();
+    }
+  } else {
+    r = restore_state(contents, *model_, full ? *full : *optimizer_);
+  }
   if (full) {  // keep this rank's shard of the restored state
     const int64_t b = optimizer_->shard_begin(), n = optimizer_->shard_end() - b;
     std::copy(full->m() + b, full->m() + b + n, optimizer_->m());
@@ -427,7 +500,13 @@ void Run<T>::resume_if_asked() {
 
 template <class T>
 void Run<T>::aggregate_gradients() {
-  aggregate_in_buckets(plugins_->aggregation(), env_.world, model_->grads(),
+  // The two copies of the tied wte (first and last pipeline stage) add their gradients.
+  if (groups_ && groups_->embedding() != nullptr) {
+    const engine::ParameterTensor& wte = model_->layout().at("wte");
+    allreduce_in_place(groups_->embedding(), model_->grads() + wte.offset, wte.count, STRATA_REDUCE_SUM,
+                       "the tied embedding's gradients between the first and last pipeline stage");
+  }
+  aggregate_in_buckets(plugins_->aggregation(), dp_comm_, model_->grads(),
                        static_cast<uint64_t>(model_->layout().total_count()), bucket_elems_, step_);
 }
 
@@ -435,21 +514,48 @@ template <class T>
 void Run<T>::train_step(const kernels::cpu::LrSchedule& schedule) {
   model_->zero_grads();
   double loss = 0;
-  for (int64_t m = 0; m < micro_batches_; ++m) {
-    loader_->next(inputs_.data(), targets_.data());
-    loss += model_->forward(inputs_.data(), targets_.data(), micro_batch_, seq_len_);
-    // (A hidden-state gradient added for adversarial objectives is not loss-scaled: it must
-    // be divided by dp_ by whoever adds it when prescaled_.)
-    model_->backward(1.0 / static_cast<double>(micro_batches_ * (prescaled_ ? dp_ : 1)));
+  const double loss_scale = 1.0 / static_cast<double>(micro_batches_ * (prescaled_ ? dp_ : 1));
+  if (pipeline_) {
+    loss = pipeline_->train(micro_batches_, loss_scale,
+                            [this](int32_t* tokens, int32_t* targets) { loader_->next(tokens, targets); });
+  } else {
+    for (int64_t m = 0; m < micro_batches_; ++m) {
+      loader_->next(inputs_.data(), targets_.data());
+      loss += model_->forward(inputs_.data(), targets_.data(), micro_batch_, seq_len_);
+      // (A hidden-state gradient added for adversarial objectives is not loss-scaled: it must
+      // be divided by dp_ by whoever adds it when prescaled_.)
+      model_->backward(loss_scale);
+    }
   }
-  // The step's loss over the global batch: each data-parallel rank saw an equal share.
-  last_loss_ = world_sum(loss / static_cast<double>(micro_batches_)) / static_cast<double>(dp_);
+  // The step's loss over the global batch: each data-parallel replica saw an equal share,
+  // and its last stage's tensor-parallel rank 0 speaks for it.
+  const bool speaks = at_.last_stage() && at_.tp_rank == 0;
+  last_loss_ = world_sum(speaks ? loss / static_cast<double>(micro_batches_) : 0.0) / static_cast<double>(dp_);
   aggregate_gradients();
   const double clip = doc_["train"]["grad_clip"];
-  const auto total = model_->layout().total_count();
-  if (clip > 0) kernels::cpu::clip_grad_norm(model_->grads(), total, clip);
+  if (clip > 0) clip_gradients(clip);
   optimizer_->step(model_->params(), model_->grads(), kernels::cpu::lr_at_step(schedule, step_));
   if (zero_shard_ > 0) allgather_shards(model_->params() + optimizer_->shard_begin(), model_->params());
+}
+
+// torch.nn.utils.clip_grad_norm_ over the whole model: under model parallelism each
+// parameter counts once (its primary copy), summed over the replica's tp x pp ranks.
+template <class T>
+void Run<T>::clip_gradients(double max_norm) {
+  const auto total = model_->layout().total_count();
+  if (!at_.model_parallel()) {
+    kernels::cpu::clip_grad_norm(model_->grads(), total, max_norm);
+    return;
+  }
+  double squares = primary_sum_of_squares(model_->layout(), model_->grads());
+  allreduce_in_place(groups_->model(), &squares, 1, STRATA_REDUCE_SUM, "the gradient norm over the model's shards");
+  const double coef = max_norm / (std::sqrt(squares) + 1e-6);
+  if (!(coef >= 1.0)) {  // negated so a NaN coef is applied, as in torch
+    T* g = model_->grads();
+    const T c = static_cast<T>(coef);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < total; ++i) g[i] *= c;
+  }
 }
 
 // Every rank's shard [r * S, min((r + 1) * S, N)) into `full` [N] on every rank (S =
@@ -457,13 +563,13 @@ void Run<T>::train_step(const kernels::cpu::LrSchedule& schedule) {
 template <class T>
 void Run<T>::allgather_shards(const T* shard, T* full) const {
   const int64_t total = model_->layout().total_count();
-  const int64_t mine = std::max<int64_t>(0, std::min<int64_t>(zero_shard_, total - world_.rank() * zero_shard_));
+  const int64_t mine = std::max<int64_t>(0, std::min<int64_t>(zero_shard_, total - at_.dp_rank * zero_shard_));
   std::vector<T> send(static_cast<size_t>(zero_shard_), T(0)), recv(static_cast<size_t>(zero_shard_ * dp_));
   std::copy(shard, shard + mine, send.begin());
   const uint32_t dtype = sizeof(T) == 8 ? STRATA_DTYPE_F64 : STRATA_DTYPE_F32;
   strata_buffer s{send.data(), send.size(), dtype, STRATA_DEVICE_CPU, 0};
   strata_buffer r{recv.data(), recv.size(), dtype, STRATA_DEVICE_CPU, 0};
-  if (world_comm_->api->allgather(world_comm_->handle, &s, &r, nullptr) != STRATA_OK)
+  if (dp_comm_->api->allgather(dp_comm_->handle, &s, &r, nullptr) != STRATA_OK)
     throw std::runtime_error("ZeRO-1: all-gather of the parameter shards failed");
   std::copy(recv.begin(), recv.begin() + total, full);
 }
@@ -476,6 +582,30 @@ std::unique_ptr<engine::AdamW<T>> Run<T>::gather_optimizer() const {
   allgather_shards(optimizer_->v(), full->v());
   full->set_step_count(optimizer_->step_count());
   return full;
+}
+
+// Rank 0's full_model_ and *full_optimizer (rank 0 only) from every rank's shard: the ranks
+// of data-parallel replica 0 write their primary tensors into zeroed full-shape buffers
+// and one sum over the world assembles them (adding zeros is exact). Collective.
+template <class T>
+void Run<T>::gather_full_model(const engine::AdamW<T>& local_optimizer, engine::AdamW<T>* full_optimizer) {
+  const engine::ParameterLayout whole(model_config_);
+  const int64_t n = whole.total_count();
+  std::vector<T> buffer(static_cast<size_t>(3 * n), T(0));  // parameters, m, v
+  if (at_.dp_rank == 0) {
+    const engine::ParameterLayout& local = model_->layout();
+    shard_to_full(local, model_->params(), whole, buffer.data());
+    shard_to_full(local, local_optimizer.m(), whole, buffer.data() + n);
+    shard_to_full(local, local_optimizer.v(), whole, buffer.data() + 2 * n);
+  }
+  allreduce_in_place(world_comm_, buffer.data(), 3 * n, STRATA_REDUCE_SUM, "gathering the model's shards");
+  if (!lead_) return;
+  std::copy_n(buffer.data(), n, full_model_->params());
+  if (full_optimizer != nullptr) {
+    std::copy_n(buffer.data() + n, n, full_optimizer->m());
+    std::copy_n(buffer.data() + 2 * n, n, full_optimizer->v());
+    full_optimizer->set_step_count(local_optimizer.step_count());
+  }
 }
 
 template <class T>
@@ -527,25 +657,31 @@ double Run<T>::evaluate(int64_t max_batches, double* bits_per_byte) {
     const uint64_t rows = it.next(in.data(), tg.data());
     if (rows == 0) break;
     const auto count = static_cast<uint64_t>(rows * seq_len_);
-    nats += model_->forward(in.data(), tg.data(), static_cast<int64_t>(rows), seq_len_) * static_cast<double>(count);
+    const double loss = pipeline_ ? pipeline_->forward(in.data(), tg.data(), static_cast<int64_t>(rows))
+                                  : model_->forward(in.data(), tg.data(), static_cast<int64_t>(rows), seq_len_);
+    if (at_.last_stage()) nats += loss * static_cast<double>(count);
     tokens += count;
     for (uint64_t i = 0; i < count; ++i) bytes += data_.token_bytes[static_cast<size_t>(tg[i])];
   }
   if (tokens == 0) throw std::runtime_error("the validation split is shorter than one window of /train/seq_len tokens");
+  // Every replica evaluates the same windows; under model parallelism the loss is on the
+  // last stage: replica 0's tensor-parallel rank 0 gives it to everyone.
+  if (at_.model_parallel())
+    nats = world_sum(at_.last_stage() && at_.tp_rank == 0 && at_.dp_rank == 0 ? nats : 0.0);
   *bits_per_byte = nats / std::log(2.0) / static_cast<double>(bytes);
   return nats / static_cast<double>(tokens);
 }
 
 template <class T>
 void Run<T>::evaluate_groups() {
-  evaluate_fairness(*model_, data_, doc_["evaluation"], seq_len_, step_, plugins_->of_tier(STRATA_TIER_FAIRNESS));
+  evaluate_fairness(whole_model(), data_, doc_["evaluation"], seq_len_, step_, plugins_->of_tier(STRATA_TIER_FAIRNESS));
 }
 
 template <class T>
 void Run<T>::explain() {
   const int64_t batch = std::min<int64_t>(doc_["explain"]["batch"].get<int64_t>(), micro_batch_);
   const int64_t seq = std::min<int64_t>(doc_["explain"]["seq_len"].get<int64_t>(), seq_len_);
-  run_explainers(*model_, data_, batch, seq, step_, plugins_->of_tier(STRATA_TIER_EXPLAINABILITY));
+  run_explainers(whole_model(), data_, batch, seq, step_, plugins_->of_tier(STRATA_TIER_EXPLAINABILITY));
 }
 
 template <class T>
@@ -554,7 +690,7 @@ std::string Run<T>::sample_text() {
   if (s["tokens"].get<int64_t>() == 0) return "";
   const engine::SamplingOptions options{s["temperature"].get<double>(), s["top_k"].get<int64_t>(),
                                         doc_["seed"].get<uint64_t>()};
-  return engine::generate(*model_, *data_.tokenizer, s["prompt"].get<std::string>(), s["tokens"].get<int64_t>(), options);
+  return engine::generate(whole_model(), *data_.tokenizer, s["prompt"].get<std::string>(), s["tokens"].get<int64_t>(), options);
 }
 
 template <class T>
@@ -573,13 +709,19 @@ void Run<T>::save_checkpoint(const std::string& reason) {
   last_checkpoint_ = (dir_ / "checkpoints" / name).string();
   // Checkpoints hold full shapes, whatever the layout: gather the ZeRO-1 shards (collective).
   const auto gathered = zero_shard_ > 0 ? gather_optimizer() : nullptr;
-  // Every rank holds the same parameters (data parallel): rank 0 writes.
+  // ... and the tensor- and pipeline-parallel shards into rank 0's full model (collective).
+  std::unique_ptr<engine::AdamW<T>> whole_optimizer;
+  if (at_.model_parallel()) {
+    if (lead_) whole_optimizer = optimizer_for(full_model_->layout(), {});
+    gather_full_model(gathered ? *gathered : *optimizer_, whole_optimizer.get());
+  }
+  // Every data-parallel rank holds the same parameters: rank 0 writes.
   expect_wait_for_rank0();
   if (!lead_) return;
   json info = {{"run_id", run_id_}, {"config_sha256", config_.digest}, {"reason", reason}, {"seed", doc_["seed"]},
                {"config", doc_}, {"tokenizer", data_.tokenizer_spec == "byte" ? "byte" : "tokenizer"}};
   auto contents =
-      capture_state(*model_, gathered ? *gathered : *optimizer_, steps_done_, loader_->position(), plugin_states(), info);
+      capture_state(whole_model(), whole_optimizer ? *whole_optimizer : gathered ? *gathered : *optimizer_, steps_done_, loader_->position(), plugin_states(), info);
   if (data_.tokenizer_spec != "byte")
     for (const char* f : {"vocab.json", "merges.txt"}) {
       std::ifstream in(fs::path(data_.tokenizer_spec) / f, std::ios::binary);
@@ -639,7 +781,8 @@ void Run<T>::write_summary(const std::string& status) {
                   {"tokens_per_s", sig9(tokens_per_s_)},
                   {"train_seconds", sig9(train_seconds_)},
                   {"peak_rss_bytes", util::peak_rss_bytes()},
-                  {"parameters", model_ ? model_->parameter_count() : 0},
+                  {"parameters", model_ ? engine::ParameterLayout(model_config_).parameter_count() : 0},
+                  {"layout", {{"tp", at_.tp}, {"pp", at_.pp}, {"dp", dp_}}},
                   {"config_sha256", config_.digest},
                   {"data", data_.provenance},
                   {"checkpoint", last_checkpoint_},
@@ -676,8 +819,8 @@ int Run<T>::execute_phases() {
     bus_.flush();
     return kExitDenied;
   }
-  build_model();
-  plan();
+  configure_model();
+  plan();  // builds this rank's share of the model
   resume_if_asked();
   train();
   const bool cancelled = cancelled_everywhere();
@@ -703,7 +846,8 @@ int Run<T>::execute_phases() {
                {{"status", status}, {"steps", steps_done_}, {"final_loss", sig9(last_loss_)},
                 {"val_bits_per_byte", sig9(val_bpb_)}, {"data", data_.provenance},
                 {"checkpoint", {{"path", last_checkpoint_}, {"manifest_sha256", last_checkpoint_digest_}}},
-                {"metrics", gate_metrics()}, {"parameters", model_ ? model_->parameter_count() : 0},
+                {"metrics", gate_metrics()},
+                {"parameters", model_ ? engine::ParameterLayout(model_config_).parameter_count() : 0},
                 {"tokens_per_s", sig9(tokens_per_s_)}, {"train_seconds", sig9(train_seconds_)}});
   bus_.sync();
   bus_.flush();

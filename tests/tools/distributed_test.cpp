@@ -1,4 +1,5 @@
-// Data parallelism through mpirun equals one process (issue 4's equivalence tests): the same
+// Data, tensor and pipeline parallelism through mpirun equal one process (issue 4's
+// equivalence tests): the same
 // global batch and seed give the same training run whatever the layout. In fp64 the final
 // parameters (which depend on every step) agree to 1e-10 relative and the logged losses to
 // all 9 printed digits; in fp32 the losses agree to 1e-4 (layouts reorder sums). Gradient
@@ -177,14 +178,94 @@ TEST_F(Distributed, ZeroOneShardsOptimizerStateWithoutChangingTheRun) {
   EXPECT_LE(parameter_difference(one(), dir_.path() / "zero-back"), 1e-10);
 }
 
+double summary_value(const fs::path& run_dir, const char* key) {
+  std::ifstream in(run_dir / "summary.json");
+  return json::parse(in)[key].get<double>();
+}
+
+// Tensor parallelism (Megatron column/row-parallel blocks, vocabulary-parallel embedding
+// and cross-entropy) on two ranks: the one-process run, to fp64 rounding.
+TEST_F(Distributed, TensorParallelTwoRanksEqualsOneProcess) {
+  const auto r = ranks(2, dir_.path() / "tp2", megatron("\"tp\": 2"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("tp=2 pp=1 dp=1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("this rank: tp rank 1/2"), std::string::npos) << r.output;
+  expect_same_losses(one(), dir_.path() / "tp2", 1e-10);
+  EXPECT_LE(parameter_difference(one(), dir_.path() / "tp2"), 1e-10);
+  EXPECT_NEAR(summary_value(dir_.path() / "tp2", "val_loss"), summary_value(one(), "val_loss"), 1e-8);
+}
+
+// Two pipeline stages under the 1F1B schedule, with 4 micro-batches (the one-process run
+// with gradient accumulation over the same micro-batches is the same run, see above).
+TEST_F(Distributed, PipelineParallelTwoStagesEqualsOneProcess) {
+  const auto r = ranks(2, dir_.path() / "pp2", megatron("\"pp\": 2, \"micro_batches\": 4"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("tp=1 pp=2 dp=1"), std::string::npos) << r.output;
+  expect_same_losses(one(), dir_.path() / "pp2", 1e-10);
+  EXPECT_LE(parameter_difference(one(), dir_.path() / "pp2"), 1e-10);
+  // Validation flows through the pipeline too (its windows are micro-batches, so compare
+  // with the one-process run that has the same micro-batches).
+  const auto acc = single(dir_.path() / "acc4", megatron("\"micro_batches\": 4"));
+  ASSERT_EQ(acc.code, 0) << acc.output;
+  EXPECT_NEAR(summary_value(dir_.path() / "pp2", "val_loss"), summary_value(dir_.path() / "acc4", "val_loss"), 1e-8);
+}
+
+TEST_F(Distributed, TensorTimesDataParallelOnFourRanksEqualsOneProcess) {
+  const auto r = ranks(4, dir_.path() / "tp2dp2", megatron("\"tp\": 2, \"dp\": 2"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("tp=2 pp=1 dp=2"), std::string::npos) << r.output;
+  expect_same_losses(one(), dir_.path() / "tp2dp2", 1e-10);
+  EXPECT_LE(parameter_difference(one(), dir_.path() / "tp2dp2"), 1e-10);
+}
+
+TEST_F(Distributed, PipelineTimesDataParallelOnFourRanksEqualsOneProcess) {
+  const auto r = ranks(4, dir_.path() / "pp2dp2", megatron("\"pp\": 2, \"dp\": 2, \"micro_batches\": 2"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("tp=1 pp=2 dp=2"), std::string::npos) << r.output;
+  expect_same_losses(one(), dir_.path() / "pp2dp2", 1e-10);
+  EXPECT_LE(parameter_difference(one(), dir_.path() / "pp2dp2"), 1e-10);
+}
+
+TEST_F(Distributed, TensorParallelFloatRunAgreesWithinFloatRounding) {
+  ASSERT_EQ(single(dir_.path() / "f1", " --set /model/dtype=fp32").code, 0);
+  const auto r = ranks(2, dir_.path() / "tp2f", " --set /model/dtype=fp32" + megatron("\"tp\": 2"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  expect_same_losses(dir_.path() / "f1", dir_.path() / "tp2f", 1e-4);
+}
+
+// Checkpoints hold full shapes whatever the layout: one saved under TP=2 resumes in one
+// process and under DP=2, and one saved under PP=2 resumes under TP=2; each continues the
+// straight run's trajectory.
+TEST_F(Distributed, ModelParallelCheckpointsResumeUnderOtherLayouts) {
+  ASSERT_EQ(ranks(2, dir_.path() / "tp2half", megatron("\"tp\": 2") + " --set /checkpoint/every=10").code, 0);
+  const fs::path from_tp = dir_.path() / "tp2half" / "checkpoints" / "step_10";
+  const auto one_proc = single(dir_.path() / "tp-to-1", " --set /train/resume=" + from_tp.string());
+  ASSERT_EQ(one_proc.code, 0) << one_proc.output;
+  EXPECT_LE(parameter_difference(one(), dir_.path() / "tp-to-1"), 1e-10);
+  const auto dp = ranks(2, dir_.path() / "tp-to-dp", megatron("\"dp\": 2") + " --set /train/resume=" + from_tp.string());
+  ASSERT_EQ(dp.code, 0) << dp.output;
+  EXPECT_LE(parameter_difference(one(), dir_.path() / "tp-to-dp"), 1e-10);
+
+  ASSERT_EQ(ranks(2, dir_.path() / "pp2half", megatron("\"pp\": 2") + " --set /checkpoint/every=10").code, 0);
+  const auto tp = ranks(2, dir_.path() / "pp-to-tp",
+                        megatron("\"tp\": 2") + " --set /train/resume=" +
+                            (dir_.path() / "pp2half" / "checkpoints" / "step_10").string());
+  ASSERT_EQ(tp.code, 0) << tp.output;
+  EXPECT_LE(parameter_difference(one(), dir_.path() / "pp-to-tp"), 1e-10);
+  const auto losses_tp = losses(dir_.path() / "pp-to-tp");
+  EXPECT_EQ(losses_tp.size(), 10u);  // steps 11-20
+}
+
 TEST_F(Distributed, ALayoutThatDoesNotFitTheWorldIsRefusedClearly) {
   const auto r = ranks(2, dir_.path() / "bad", megatron("\"dp\": 4"));
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("tp * pp * dp = 1 * 1 * 4 = 4, but the world has 2 ranks"), std::string::npos) << r.output;
-  const auto tp = ranks(2, dir_.path() / "tp", megatron("\"tp\": 2"));
+  const auto tp = ranks(2, dir_.path() / "tp", megatron("\"tp\": 2") + " --set /model/heads=1");
   EXPECT_NE(tp.code, 0);
-  EXPECT_NE(tp.output.find("tensor and pipeline parallel execution are not implemented yet"), std::string::npos)
-      << tp.output;
+  EXPECT_NE(tp.output.find("1 heads are not divisible by tp = 2"), std::string::npos) << tp.output;
+  const auto pp = ranks(2, dir_.path() / "pp", megatron("\"pp\": 2") + " --set /model/layers=3");
+  EXPECT_NE(pp.code, 0);
+  EXPECT_NE(pp.output.find("3 layers are not divisible by pp = 2"), std::string::npos) << pp.output;
 }
 
 TEST_F(Distributed, TheSinglePlanRefusesSeveralRanks) {
@@ -238,6 +319,18 @@ TEST(DistributedBaseline, MegatronBaselineOnTwoRanksMatchesOneProcess) {
   const auto a = losses(dir.path() / "one"), b = losses(dir.path() / "two");
   ASSERT_EQ(a.size(), 20u);
   for (const auto& [step, loss] : a) EXPECT_NEAR(b.at(step), loss, 1e-4 * std::abs(loss)) << "step " << step;
+  // ... and so do tensor and pipeline parallelism, as the issue's commands run them.
+  for (const std::string layout : {"tp", "pp"}) {
+    const auto mp = shell(std::string(STRATA_MPIEXEC) +
+                          " --allow-run-as-root --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 -np 2 " +
+                          test::strata_binary() + " run " + cfg + " --out " + (dir.path() / layout).string() + quick +
+                          " --set /tiers/parallelism/options/" + layout + "=2");
+    ASSERT_EQ(mp.code, 0) << mp.output;
+    const auto c = losses(dir.path() / layout);
+    ASSERT_EQ(c.size(), 20u) << layout;
+    for (const auto& [step, loss] : a)
+      EXPECT_NEAR(c.at(step), loss, 1e-4 * std::abs(loss)) << layout << "=2, step " << step;
+  }
   // The aggregator reports what it could not hide.
   std::ifstream in(dir.path() / "two" / "metrics.jsonl");
   int exposed = 0;

@@ -62,9 +62,6 @@ class Megatron final : public strata::sdk::ParallelismStrategy {
     if (model.global_batch % per_step != 0)
       fail("global batch " + std::to_string(model.global_batch) + " is not micro_batch x micro_batches (" +
            std::to_string(micro_batches_) + ") x dp (" + std::to_string(dp) + ") for any whole micro_batch");
-    if (pp_ > 1 && micro_batches_ < pp_)
-      fail("a " + std::to_string(pp_) + "-stage pipeline needs at least " + std::to_string(pp_) +
-           " micro-batches to fill (micro_batches = " + std::to_string(micro_batches_) + ")");
     out.tp = tp_;
     out.pp = pp_;
     out.dp = dp;
@@ -76,7 +73,12 @@ class Megatron final : public strata::sdk::ParallelismStrategy {
     strata::sdk::copy_text(out.rationale, sizeof(out.rationale),
                            "tp=" + std::to_string(tp_) + " pp=" + std::to_string(pp_) + " dp=" + std::to_string(dp) +
                                " over " + std::to_string(world) + " ranks; " + std::to_string(micro_batches_) +
-                               " micro-batch(es) of " + std::to_string(out.micro_batch) + " per data-parallel rank");
+                               " micro-batch(es) of " + std::to_string(out.micro_batch) + " per data-parallel rank" +
+                               (pp_ > 1 && micro_batches_ < 4 * pp_
+                                    ? "; with fewer than 4 x pp micro-batches the pipeline idles much of each step "
+                                      "(bubble fraction (pp - 1) / (micro_batches + pp - 1) = " +
+                                          std::to_string((pp_ - 1) * 100 / (micro_batches_ + pp_ - 1)) + "%)"
+                                    : std::string()));
   }
 
  private:
