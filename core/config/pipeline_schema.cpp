@@ -54,6 +54,7 @@ const nlohmann::json& pipeline_schema() {
         "beta2": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.95},
         "eps": {"type": "number", "exclusiveMinimum": 0, "default": 1e-8},
         "grad_clip": {"type": "number", "minimum": 0, "default": 1.0, "description": "global L2 norm; 0 = off"},
+        "overlap_grad_reduce": {"type": "boolean", "default": true, "description": "start gradient buckets while the last micro-batch's backward pass goes on"},
         "log_every": {"type": "integer", "minimum": 1, "default": 25},
         "eval_every": {"type": "integer", "minimum": 0, "default": 100, "description": "0 = only at the end"},
         "eval_batches": {"type": "integer", "minimum": 1, "default": 8},

@@ -1,7 +1,13 @@
 // The flat gradient buffer cut into the buckets an aggregation plugin averages over the
-// data-parallel group, started in order and then waited for in the same order (the
-// aggregation tier's contract). Shared by the training step and `strata bench comm`, so the
-// benchmark drives the plugin exactly as training does.
+// data-parallel group (the aggregation tier's contract: start each bucket as soon as the
+// backward pass has produced it, then wait for every started bucket in start order).
+// Shared by the training step and `strata bench comm`, so the benchmark drives the plugin
+// exactly as training does.
+//
+// The backward pass finishes the flat buffer from its end (ln_f and the last block come
+// first, the embedding last), so buckets are cut from the end: bucket 0 holds the last
+// bucket_elems elements, and each bucket can start as soon as the backward has gone below
+// its first element.
 #pragma once
 
 #include <algorithm>
@@ -13,25 +19,57 @@
 
 namespace strata::run {
 
-// Buckets of bucket_elems elements (the last one shorter) over grads [total].
+template <class T>
+class BucketedAggregation {
+ public:
+  BucketedAggregation(const plugin::PluginInstance& aggregator, const strata_comm* comm, T* grads, uint64_t total,
+                      uint64_t bucket_elems, int64_t step)
+      : aggregator_(aggregator), comm_(comm), grads_(grads), total_(total), bucket_elems_(bucket_elems), step_(step) {
+    started_.reserve(total / bucket_elems + 1);
+  }
+  BucketedAggregation(const BucketedAggregation&) = delete;
+  BucketedAggregation& operator=(const BucketedAggregation&) = delete;
+
+  // Elements [begin, total) hold their final gradient: start every bucket inside them.
+  void ready_from(uint64_t begin) {
+    while (next_end_ > 0) {
+      const uint64_t start = next_end_ > bucket_elems_ ? next_end_ - bucket_elems_ : 0;
+      if (start < begin) return;
+      strata_grad_bucket b{};
+      b.struct_size = STRATA_GRAD_BUCKET_STRUCT_SIZE;
+      b.index = static_cast<int32_t>(started_.size());
+      b.offset = start;
+      b.step = step_;
+      b.grads = {grads_ + start, next_end_ - start, sizeof(T) == 8 ? STRATA_DTYPE_F64 : STRATA_DTYPE_F32,
+                 STRATA_DEVICE_CPU, 0};
+      started_.emplace_back(b, nullptr);
+      started_.back().second = aggregator_.aggregate_start(comm_, started_.back().first);
+      next_end_ = start;
+    }
+  }
+  // Starts what is left and waits for every bucket, in start order.
+  void finish() {
+    ready_from(0);
+    for (auto& [bucket, pending] : started_) aggregator_.aggregate_wait(pending);
+    started_.clear();
+  }
+  size_t started() const { return started_.size(); }
+
+ private:
+  const plugin::PluginInstance& aggregator_;
+  const strata_comm* comm_;
+  T* grads_;
+  uint64_t total_, bucket_elems_;
+  int64_t step_;
+  uint64_t next_end_ = total_;  // buckets below this are not started yet
+  std::vector<std::pair<strata_grad_bucket, strata_agg_pending*>> started_;
+};
+
+// All buckets of grads [total], started and waited for at once.
 template <class T>
 void aggregate_in_buckets(const plugin::PluginInstance& aggregator, const strata_comm* comm, T* grads, uint64_t total,
                           uint64_t bucket_elems, int64_t step) {
-  std::vector<std::pair<strata_grad_bucket, strata_agg_pending*>> started;
-  started.reserve(total / bucket_elems + 1);
-  int32_t index = 0;
-  for (uint64_t offset = 0; offset < total; offset += bucket_elems, ++index) {
-    strata_grad_bucket b{};
-    b.struct_size = STRATA_GRAD_BUCKET_STRUCT_SIZE;
-    b.index = index;
-    b.offset = offset;
-    b.step = step;
-    b.grads = {grads + offset, std::min<uint64_t>(bucket_elems, total - offset),
-               sizeof(T) == 8 ? STRATA_DTYPE_F64 : STRATA_DTYPE_F32, STRATA_DEVICE_CPU, 0};
-    started.emplace_back(b, nullptr);
-    started.back().second = aggregator.aggregate_start(comm, started.back().first);
-  }
-  for (auto& [bucket, pending] : started) aggregator.aggregate_wait(pending);
+  BucketedAggregation<T>(aggregator, comm, grads, total, bucket_elems, step).finish();
 }
 
 }  // namespace strata::run

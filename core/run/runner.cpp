@@ -105,7 +105,7 @@ class Run {
   void resume_if_asked();
   void train();
   void train_step(const kernels::cpu::LrSchedule& schedule);
-  void aggregate_gradients();
+  void finish_aggregation(BucketedAggregation<T>& buckets);
   double evaluate(int64_t max_batches, double* bits_per_byte);
   void evaluate_groups();
   void explain();
@@ -397,7 +397,11 @@ void Run<T>::plan() {
   micro_batches_ = plan.micro_batches;
   dp_ = plan.dp;
   dp_comm_ = world_comm_;
-  if (at_.model_parallel()) {
+  if (world_.size() > 1) {
+    // Gradients travel on communicators of their own, never on the world that carries the
+    // host's small collectives (loss, cancellation): a rank that skips a gradient bucket
+    // then waits in a different group, which the watchdog reports, instead of pairing
+    // with another rank's all-reduce of a different size (undefined behaviour in MPI).
     groups_ = std::make_unique<ParallelGroups>(world_comm_, at_);
     dp_comm_ = groups_->dp();
     if (at_.tp > 1) tp_group_ = std::make_unique<CommTensorGroup>(groups_->tp());
@@ -499,15 +503,15 @@ void Run<T>::resume_if_asked() {
 }
 
 template <class T>
-void Run<T>::aggregate_gradients() {
-  // The two copies of the tied wte (first and last pipeline stage) add their gradients.
+void Run<T>::finish_aggregation(BucketedAggregation<T>& buckets) {
+  buckets.finish();
+  // The two copies of the tied wte (first and last pipeline stage) add their gradients,
+  // each already averaged over the data-parallel replicas.
   if (groups_ && groups_->embedding() != nullptr) {
     const engine::ParameterTensor& wte = model_->layout().at("wte");
     allreduce_in_place(groups_->embedding(), model_->grads() + wte.offset, wte.count, STRATA_REDUCE_SUM,
                        "the tied embedding's gradients between the first and last pipeline stage");
   }
-  aggregate_in_buckets(plugins_->aggregation(), dp_comm_, model_->grads(),
-                       static_cast<uint64_t>(model_->layout().total_count()), bucket_elems_, step_);
 }
 
 template <class T>
@@ -515,6 +519,16 @@ void Run<T>::train_step(const kernels::cpu::LrSchedule& schedule) {
   model_->zero_grads();
   double loss = 0;
   const double loss_scale = 1.0 / static_cast<double>(micro_batches_ * (prescaled_ ? dp_ : 1));
+  // Buckets start as the last micro-batch's backward completes them (the earlier ones only
+  // accumulate), so their communication can overlap the rest of that backward.
+  BucketedAggregation<T> buckets(plugins_->aggregation(), dp_comm_, model_->grads(),
+                                 static_cast<uint64_t>(model_->layout().total_count()), bucket_elems_, step_);
+  int64_t backwards = 0;
+  if (doc_["train"]["overlap_grad_reduce"].get<bool>())
+    model_->set_gradient_hook([&](int64_t complete_from) {
+      if (backwards == micro_batches_ - 1) buckets.ready_from(static_cast<uint64_t>(complete_from));
+      if (complete_from == 0) ++backwards;
+    });
   if (pipeline_) {
     loss = pipeline_->train(micro_batches_, loss_scale,
                             [this](int32_t* tokens, int32_t* targets) { loader_->next(tokens, targets); });
@@ -529,9 +543,10 @@ void Run<T>::train_step(const kernels::cpu::LrSchedule& schedule) {
   }
   // The step's loss over the global batch: each data-parallel replica saw an equal share,
   // and its last stage's tensor-parallel rank 0 speaks for it.
+  model_->set_gradient_hook(nullptr);
+  finish_aggregation(buckets);
   const bool speaks = at_.last_stage() && at_.tp_rank == 0;
   last_loss_ = world_sum(speaks ? loss / static_cast<double>(micro_batches_) : 0.0) / static_cast<double>(dp_);
-  aggregate_gradients();
   const double clip = doc_["train"]["grad_clip"];
   if (clip > 0) clip_gradients(clip);
   optimizer_->step(model_->params(), model_->grads(), kernels::cpu::lr_at_step(schedule, step_));

@@ -349,7 +349,18 @@ TEST(DistributedBaseline, BenchTrainReportsPerRankAndAggregateThroughput) {
   EXPECT_GT(out["tokens_per_s"].get<double>(), 0);
   const auto wrong = shell(test::strata_binary() + " bench train --shape a --dp 2 --steps 1");
   EXPECT_EQ(wrong.code, 1);
-  EXPECT_NE(wrong.output.find("--dp 2 needs exactly that many ranks"), std::string::npos) << wrong.output;
+  EXPECT_NE(wrong.output.find("--tp 1 --pp 1 --dp 2 needs exactly 2 ranks"), std::string::npos) << wrong.output;
+  // Tensor- and pipeline-parallel layouts run the same shards and schedule as `strata run`.
+  for (const std::string layout : {"--tp 2", "--pp 2 --micro-batches 2"}) {
+    const auto mp = shell(std::string(STRATA_MPIEXEC) + " --allow-run-as-root --oversubscribe --bind-to none "
+                          "-x OMP_NUM_THREADS=1 -np 2 " + test::strata_binary() +
+                          " bench train --shape a --steps 2 --warmup 0 --json " + layout);
+    ASSERT_EQ(mp.code, 0) << mp.output;
+    const json row = json::parse(mp.output.substr(mp.output.find("{\"")));
+    EXPECT_EQ(row["per_rank_tokens_per_s"].size(), 2u) << layout;
+    EXPECT_GT(row["tokens_per_s"].get<double>(), 0) << layout;
+    EXPECT_NEAR(row["final_loss"].get<double>(), std::log(256.0), 0.5) << layout;  // a real loss, from the last stage
+  }
 }
 
 TEST(DistributedBaseline, BenchCommComparesTheAggregatorWithRawMpi) {

@@ -380,14 +380,21 @@ void GptModel<T>::backward_stage(double loss_scale, const T* output_grad, int sl
     head_backward(s, loss_scale);
   else
     std::copy_n(output_grad, N * C, dres_);
-  for (int64_t l = layout_.local_layers() - 1; l >= 0; --l) backward_block(s, l);
-  if (!layout_.has_embedding()) return;  // dres_ is dL/d(input): input_grad()
-  T* g = grads_.data();
-  if (tp_ == nullptr)
-    kc::encoder_backward(g + layout_.wte(), g + layout_.wpe(), dres_, s.tokens, s.B, s.S, C, config().vocab_size);
-  else
-    kc::encoder_backward_slice(g + layout_.wte(), g + layout_.wpe(), dres_, s.tokens, vocab_begin_, local_vocab_, s.B,
-                               s.S, C, config().vocab_size);
+  for (int64_t l = layout_.local_layers() - 1; l >= 0; --l) {
+    backward_block(s, l);
+    // 0 is announced once, at the very end (callers count backwards by it).
+    const int64_t complete_from = layout_.block_range(l).begin;
+    if (gradient_hook_ && complete_from > 0) gradient_hook_(complete_from);
+  }
+  if (layout_.has_embedding()) {  // otherwise dres_ is dL/d(input): input_grad()
+    T* g = grads_.data();
+    if (tp_ == nullptr)
+      kc::encoder_backward(g + layout_.wte(), g + layout_.wpe(), dres_, s.tokens, s.B, s.S, C, config().vocab_size);
+    else
+      kc::encoder_backward_slice(g + layout_.wte(), g + layout_.wpe(), dres_, s.tokens, vocab_begin_, local_vocab_,
+                                 s.B, s.S, C, config().vocab_size);
+  }
+  if (gradient_hook_) gradient_hook_(0);
 }
 
 // Leaves dL/d(last block's output) in dres_.

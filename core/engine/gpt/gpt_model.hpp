@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,11 @@ class GptModel {
   void backward_stage(double loss_scale, const T* output_grad, int slot);
   const T* stage_output(int slot) const;
   const T* input_grad() const { return dres_; }
+  // Called during each backward with an offset into the flat buffer whenever the gradients
+  // of [offset, total_count()) are complete for that backward: after each block (its
+  // segment's first element, when not 0) and, at the end, exactly once, 0. Gradient buckets can then start while the
+  // backward goes on (core/run/gradient_buckets.hpp). An empty function: no calls.
+  void set_gradient_hook(std::function<void(int64_t)> hook) { gradient_hook_ = std::move(hook); }
   int activation_slots() const { return static_cast<int>(slots_.size()); }
   const ModelShard& shard() const { return layout_.shard(); }
 
@@ -190,6 +196,7 @@ class GptModel {
 
   bool capture_ = false;
   bool hidden_grad_pending_ = false;
+  std::function<void(int64_t)> gradient_hook_;
 };
 
 extern template class GptModel<float>;
