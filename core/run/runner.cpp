@@ -345,7 +345,9 @@ void Run<T>::build_model() {
                 cfg.layers, cfg.heads, cfg.width, cfg.context, cfg.vocab_size, sizeof(T) == 8 ? "fp64" : "fp32");
   if (at_.model_parallel()) {
     logger_->info("this rank: {}, {} parameters", at_.describe(), model_->parameter_count());
-    if (lead_) full_model_ = std::make_unique<engine::GptModel<T>>(cfg, batch, cfg.context);
+    // Sized for what runs on it: the explainers' batch, fairness scoring and sampling (1 row).
+    const int64_t rows = std::clamp<int64_t>(doc_["explain"]["batch"].get<int64_t>(), 1, batch);
+    if (lead_) full_model_ = std::make_unique<engine::GptModel<T>>(cfg, rows, cfg.context);
   }
 }
 

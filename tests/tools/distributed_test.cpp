@@ -239,11 +239,14 @@ TEST_F(Distributed, TensorTimesPipelineAndTensorParallelZeroOneEqualOneProcess) 
   EXPECT_LE(parameter_difference(one(), dir_.path() / "tp2zero"), 1e-10);
 }
 
-TEST_F(Distributed, TensorParallelFloatRunAgreesWithinFloatRounding) {
+TEST_F(Distributed, TensorAndPipelineParallelFloatRunsAgreeWithinFloatRounding) {
   ASSERT_EQ(single(dir_.path() / "f1", " --set /model/dtype=fp32").code, 0);
   const auto r = ranks(2, dir_.path() / "tp2f", " --set /model/dtype=fp32" + megatron("\"tp\": 2"));
   ASSERT_EQ(r.code, 0) << r.output;
   expect_same_losses(dir_.path() / "f1", dir_.path() / "tp2f", 1e-4);
+  const auto p = ranks(2, dir_.path() / "pp2f", " --set /model/dtype=fp32" + megatron("\"pp\": 2, \"micro_batches\": 2"));
+  ASSERT_EQ(p.code, 0) << p.output;
+  expect_same_losses(dir_.path() / "f1", dir_.path() / "pp2f", 1e-4);
 }
 
 // Checkpoints hold full shapes whatever the layout: one saved under TP=2 resumes in one
