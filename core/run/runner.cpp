@@ -335,9 +335,11 @@ void Run<T>::build_model() {
   const engine::ModelShard shard = at_.shard();
   // 1F1B keeps at most pp - stage micro-batches in flight on a stage.
   const int slots = static_cast<int>(std::min<int64_t>(at_.pp - at_.pp_rank, micro_batches_));
-  // Sized for the largest batch any phase uses: training micro-batches and evaluation.
-  model_ = std::make_unique<engine::GptModel<T>>(cfg, batch, cfg.context, shard, at_.pp > 1 ? slots : 1,
-                                                 tp_group_.get());
+  // Sized for the largest batch any phase runs on it: a micro-batch (training, evaluation,
+  // explainers). The whole model also samples, up to the full context; a shard does not
+  // (rank 0's full-shape copy does).
+  model_ = std::make_unique<engine::GptModel<T>>(cfg, micro_batch_, at_.model_parallel() ? seq_len_ : cfg.context, shard,
+                                                 at_.pp > 1 ? slots : 1, tp_group_.get());
   model_->init_parameters(doc_["seed"].get<uint64_t>());
   optimizer_ = make_optimizer({});
   const int64_t total_parameters = engine::ParameterLayout(cfg).parameter_count();
@@ -390,6 +392,9 @@ void Run<T>::plan() {
   if (plan.pp > STRATA_MAX_PIPELINE_STAGES || plan.pp > cfg.layers)
     throw std::runtime_error(who + " planned " + std::to_string(plan.pp) + " pipeline stages for " +
                              std::to_string(cfg.layers) + " layers");
+  if (plan.pp > 1 && plan.schedule != STRATA_SCHEDULE_1F1B)
+    throw std::runtime_error(who + " planned " + std::to_string(plan.pp) +
+                             " pipeline stages without a schedule this host executes (it runs 1F1B)");
   try {
     at_ = ParallelCoordinates::of(plan.tp, plan.pp, plan.dp, plan.stage_layer_begin, cfg.layers, world_.rank());
   } catch (const std::invalid_argument& e) {
@@ -467,28 +472,10 @@ void Run<T>::resume_if_asked() {
   if (!t.contains("resume")) return;
   const fs::path from = t["resume"].get<std::string>();
   const auto contents = checkpoint::read_checkpoint(from);
-  auto full = zero_shard_ > 0 || at_.model_parallel() ? make_optimizer({}) : nullptr;
-  ResumePoint r;
-  if (at_.model_parallel()) {
-    // Checkpoints hold full shapes: restore them whole, then keep this rank's shard of the
-    // parameters and moments (the checkpoint's layout does not matter).
-    engine::GptModel<T> whole(model_config_, 1, 1);
-    auto whole_optimizer = optimizer_for(whole.layout(), {});
-    r = restore_state(contents, whole, *whole_optimizer);
-    const engine::ParameterLayout& local = model_->layout();
-    full_to_shard(whole.layout(), whole.params(), local, model_->params());
-    full_to_shard(whole.layout(), whole_optimizer->m(), local, full->m());
-    full_to_shard(whole.layout(), whole_optimizer->v(), local, full->v());
-    full->set_step_count(whole_optimizer->step_count());
-    if (zero_shard_ == 0) {
-      std::copy_n(full->m(), full->size(), optimizer_->m());
-      std::copy_n(full->v(), full->size(), optimizer_->v());
-      optimizer_->set_step_count(full->step_count());
-      full.reset();
-    }
-  } else {
-    r = restore_state(contents, *model_, full ? *full : *optimizer_);
-  }
+  // Checkpoints hold full shapes: a shard takes its part of each tensor, whatever layout
+  // wrote it.
+  auto full = zero_shard_ > 0 ? make_optimizer({}) : nullptr;
+  const ResumePoint r = restore_state(contents, *model_, full ? *full : *optimizer_);
   if (full) {  // keep this rank's shard of the restored state
     const int64_t b = optimizer_->shard_begin(), n = optimizer_->shard_end() - b;
     std::copy(full->m() + b, full->m() + b + n, optimizer_->m());
@@ -531,6 +518,11 @@ void Run<T>::train_step(const kernels::cpu::LrSchedule& schedule) {
       if (backwards == micro_batches_ - 1) buckets.ready_from(static_cast<uint64_t>(complete_from));
       if (complete_from == 0) ++backwards;
     });
+  // The hook refers to this frame: it must not outlive it, even when a step throws.
+  struct ClearHook {
+    engine::GptModel<T>& model;
+    ~ClearHook() { model.set_gradient_hook(nullptr); }
+  } clear_hook{*model_};
   if (pipeline_) {
     loss = pipeline_->train(micro_batches_, loss_scale,
                             [this](int32_t* tokens, int32_t* targets) { loader_->next(tokens, targets); });
@@ -545,7 +537,6 @@ void Run<T>::train_step(const kernels::cpu::LrSchedule& schedule) {
   }
   // The step's loss over the global batch: each data-parallel replica saw an equal share,
   // and its last stage's tensor-parallel rank 0 speaks for it.
-  model_->set_gradient_hook(nullptr);
   finish_aggregation(buckets);
   const bool speaks = at_.last_stage() && at_.tp_rank == 0;
   last_loss_ = world_sum(speaks ? loss / static_cast<double>(micro_batches_) : 0.0) / static_cast<double>(dp_);
@@ -601,28 +592,71 @@ std::unique_ptr<engine::AdamW<T>> Run<T>::gather_optimizer() const {
   return full;
 }
 
-// Rank 0's full_model_ and *full_optimizer (rank 0 only) from every rank's shard: the ranks
-// of data-parallel replica 0 write their primary tensors into zeroed full-shape buffers
-// and one sum over the world assembles them (adding zeros is exact). Collective.
+// Rank 0's full_model_ and *full_optimizer from the shards of data-parallel replica 0: each
+// of its other ranks sends the elements of its primary tensors (parameters, then m, then v)
+// to rank 0, which knows every rank's layout and puts them in place. Point to point, so
+// no rank holds more than its own shard (rank 0: the full model it writes).
 template <class T>
 void Run<T>::gather_full_model(const engine::AdamW<T>& local_optimizer, engine::AdamW<T>* full_optimizer) {
-  const engine::ParameterLayout whole(model_config_);
-  const int64_t n = whole.total_count();
-  std::vector<T> buffer(static_cast<size_t>(3 * n), T(0));  // parameters, m, v
-  if (at_.dp_rank == 0) {
-    const engine::ParameterLayout& local = model_->layout();
-    shard_to_full(local, model_->params(), whole, buffer.data());
-    shard_to_full(local, local_optimizer.m(), whole, buffer.data() + n);
-    shard_to_full(local, local_optimizer.v(), whole, buffer.data() + 2 * n);
+  if (at_.dp_rank != 0) return;  // the other replicas hold the same values
+  constexpr int kTag = 71;
+  constexpr int64_t kChunk = int64_t{1} << 28;  // elements per message (MPI counts are int)
+  const uint32_t dtype = sizeof(T) == 8 ? STRATA_DTYPE_F64 : STRATA_DTYPE_F32;
+  const strata_comm* c = world_comm_;
+  const auto transfer = [&](T* data, int64_t n, int peer, bool sending) {
+    for (int64_t off = 0; off < n; off += kChunk) {
+      strata_buffer b{data + off, static_cast<uint64_t>(std::min(kChunk, n - off)), dtype, STRATA_DEVICE_CPU, 0};
+      const strata_status st = sending ? c->api->send(c->handle, &b, peer, kTag, nullptr)
+                                       : c->api->recv(c->handle, &b, peer, kTag, nullptr);
+      if (st != STRATA_OK)
+        throw std::runtime_error(std::string("gathering the model's shards: ") + (sending ? "send to" : "receive from") +
+                                 " rank " + std::to_string(peer) + " failed");
+    }
+  };
+  // The primary elements of `layout` in a fixed order: tensor by tensor, run by run.
+  const auto pack = [](const engine::ParameterLayout& layout, const T* values, std::vector<T>& out) {
+    for (const engine::ParameterTensor& t : layout.tensors())
+      if (t.primary)
+        for (const engine::IndexRun& r : layout.index_runs(t))
+          out.insert(out.end(), values + t.offset + r.local, values + t.offset + r.local + r.count);
+  };
+  const engine::ParameterLayout& mine = model_->layout();
+  if (!lead_) {
+    std::vector<T> buffer;
+    pack(mine, model_->params(), buffer);
+    pack(mine, local_optimizer.m(), buffer);
+    pack(mine, local_optimizer.v(), buffer);
+    transfer(buffer.data(), static_cast<int64_t>(buffer.size()), 0, true);
+    return;
   }
-  allreduce_in_place(world_comm_, buffer.data(), 3 * n, STRATA_REDUCE_SUM, "gathering the model's shards");
-  if (!lead_) return;
-  std::copy_n(buffer.data(), n, full_model_->params());
-  if (full_optimizer != nullptr) {
-    std::copy_n(buffer.data() + n, n, full_optimizer->m());
-    std::copy_n(buffer.data() + 2 * n, n, full_optimizer->v());
-    full_optimizer->set_step_count(local_optimizer.step_count());
-  }
+  const engine::ParameterLayout& whole = full_model_->layout();
+  shard_to_full(mine, model_->params(), whole, full_model_->params());
+  shard_to_full(mine, local_optimizer.m(), whole, full_optimizer->m());
+  shard_to_full(mine, local_optimizer.v(), whole, full_optimizer->v());
+  full_optimizer->set_step_count(local_optimizer.step_count());
+  for (int pp_rank = 0; pp_rank < at_.pp; ++pp_rank)
+    for (int tp_rank = 0; tp_rank < at_.tp; ++tp_rank) {
+      const int rank = tp_rank + at_.tp * at_.dp * pp_rank;
+      if (rank == 0) continue;
+      ParallelCoordinates them = at_;
+      them.tp_rank = tp_rank;
+      them.pp_rank = pp_rank;
+      const engine::ParameterLayout theirs(model_config_, them.shard());
+      int64_t count = 0;
+      for (const engine::ParameterTensor& t : theirs.tensors()) count += t.primary ? t.count : 0;
+      std::vector<T> buffer(static_cast<size_t>(3 * count));
+      transfer(buffer.data(), 3 * count, rank, false);
+      const T* next = buffer.data();
+      for (T* target : {full_model_->params(), full_optimizer->m(), full_optimizer->v()})
+        for (const engine::ParameterTensor& t : theirs.tensors()) {
+          if (!t.primary) continue;
+          const engine::ParameterTensor& f = whole.at(t.name);
+          for (const engine::IndexRun& r : theirs.index_runs(t)) {
+            std::copy_n(next, r.count, target + f.offset + r.full);
+            next += r.count;
+          }
+        }
+    }
 }
 
 template <class T>

@@ -18,19 +18,23 @@ checkpoint::Tensor slice(const T* base, const engine::ParameterTensor& t) {
 }
 
 template <class T>
-void unslice(const checkpoint::TensorMap& map, const std::string& key, const engine::ParameterTensor& t, T* base) {
+void unslice(const checkpoint::TensorMap& map, const std::string& key, const engine::ParameterLayout& layout,
+             const engine::ParameterTensor& t, T* base) {
   const auto it = map.find(key);
   if (it == map.end()) throw std::runtime_error("checkpoint has no tensor '" + key + "'");
   const auto& tensor = it->second;
   if (tensor.dtype != dtype_name<T>())
     throw std::runtime_error("tensor '" + key + "' is " + tensor.dtype + ", this run trains in " + dtype_name<T>());
-  if (tensor.shape != t.shape) {
+  // Checkpoints hold full shapes; a tensor- or pipeline-parallel shard takes its part.
+  if (tensor.shape != t.full_shape) {
     std::string want, got;
-    for (auto d : t.shape) want += (want.empty() ? "" : "x") + std::to_string(d);
+    for (auto d : t.full_shape) want += (want.empty() ? "" : "x") + std::to_string(d);
     for (auto d : tensor.shape) got += (got.empty() ? "" : "x") + std::to_string(d);
     throw std::runtime_error("tensor '" + key + "' has shape " + got + ", this model needs " + want);
   }
-  std::memcpy(base + t.offset, tensor.bytes.data(), tensor.bytes.size());
+  for (const engine::IndexRun& run : layout.index_runs(t))
+    std::memcpy(base + t.offset + run.local, tensor.bytes.data() + static_cast<size_t>(run.full) * sizeof(T),
+                static_cast<size_t>(run.count) * sizeof(T));
 }
 
 }  // namespace
@@ -72,9 +76,9 @@ ResumePoint restore_state(const checkpoint::CheckpointContents& contents, engine
   if (!files.count("model.safetensors") || !files.count("optimizer.safetensors"))
     throw std::runtime_error("checkpoint lacks model.safetensors or optimizer.safetensors");
   for (const auto& t : model.layout().tensors()) {
-    unslice(files.at("model.safetensors"), t.name, t, model.params());
-    unslice(files.at("optimizer.safetensors"), "m." + t.name, t, optimizer.m());
-    unslice(files.at("optimizer.safetensors"), "v." + t.name, t, optimizer.v());
+    unslice(files.at("model.safetensors"), t.name, model.layout(), t, model.params());
+    unslice(files.at("optimizer.safetensors"), "m." + t.name, model.layout(), t, optimizer.m());
+    unslice(files.at("optimizer.safetensors"), "v." + t.name, model.layout(), t, optimizer.v());
   }
   ResumePoint r;
   r.info = contents.info;
@@ -96,7 +100,7 @@ template <class T>
 void load_model_weights(const checkpoint::CheckpointContents& contents, engine::GptModel<T>& model) {
   const auto it = contents.files.find("model.safetensors");
   if (it == contents.files.end()) throw std::runtime_error("checkpoint lacks model.safetensors");
-  for (const auto& t : model.layout().tensors()) unslice(it->second, t.name, t, model.params());
+  for (const auto& t : model.layout().tensors()) unslice(it->second, t.name, model.layout(), t, model.params());
 }
 
 nlohmann::json checkpoint_model_config(const checkpoint::CheckpointContents& contents) {

@@ -29,7 +29,8 @@ checkpoint::CheckpointContents capture_state(const engine::GptModel<T>& model, c
                                              const std::map<std::string, plugin::PluginState>& plugin_states,
                                              nlohmann::json info);
 
-// Throws std::runtime_error naming the tensor or field that does not fit this model.
+// Throws std::runtime_error naming the tensor or field that does not fit this model. The
+// model may be a tensor- or pipeline-parallel shard: it takes its part of each full tensor.
 template <class T>
 ResumePoint restore_state(const checkpoint::CheckpointContents& contents, engine::GptModel<T>& model,
                           engine::AdamW<T>& optimizer);

@@ -349,7 +349,9 @@ template <class T>
 void GptModel<T>::add_hidden_grad(const T* g) {
   if (!slots_[0].backward_pending || !layout_.has_head())
     throw std::logic_error("GptModel::add_hidden_grad: needs a forward (of the last stage) since the last backward");
-  if (tp_ != nullptr) throw std::logic_error("GptModel::add_hidden_grad: not supported under tensor parallelism");
+  if (tp_ != nullptr || activation_slots() > 1)
+    throw std::logic_error("GptModel::add_hidden_grad: not supported under tensor parallelism or with several "
+                           "activation slots");
   const int64_t n = slots_[0].B * slots_[0].S * config().width;
   if (hidden_grad_pending_)
     kc::residual_forward(dnarrow_, dnarrow_, g, n);
@@ -377,7 +379,7 @@ void GptModel<T>::backward_stage(double loss_scale, const T* output_grad, int sl
   s.backward_pending = false;  // dlogits overwrite the logits below
   const int64_t N = s.B * s.S, C = config().width;
   if (last)
-    head_backward(s, loss_scale);
+    head_backward(s, loss_scale, hidden);
   else
     std::copy_n(output_grad, N * C, dres_);
   for (int64_t l = layout_.local_layers() - 1; l >= 0; --l) {
@@ -399,13 +401,13 @@ void GptModel<T>::backward_stage(double loss_scale, const T* output_grad, int sl
 
 // Leaves dL/d(last block's output) in dres_.
 template <class T>
-void GptModel<T>::head_backward(Slot& s, double loss_scale) {
+void GptModel<T>::head_backward(Slot& s, double loss_scale, bool hidden) {
   const int64_t N = s.B * s.S, C = config().width;
   const T* p = params_.data();
   T* g = grads_.data();
   // dL/d(ln_f output), seeded with the pending hidden gradient if there is one.
   T* dlnf = dnarrow_;
-  if (!hidden_grad_pending_) fill_zero(dlnf, N * C);
+  if (!hidden) fill_zero(dlnf, N * C);
   hidden_grad_pending_ = false;
   if (s.has_targets && s.valid_targets > 0) {
     const T dloss = static_cast<T>(loss_scale / static_cast<double>(s.valid_targets));

@@ -171,7 +171,7 @@ class GptModel {
   void backward_block(const Slot& s, int64_t l);
   void tp_sum(T* data, int64_t n) const;
   double head_loss(Slot& s);
-  void head_backward(Slot& s, double loss_scale);
+  void head_backward(Slot& s, double loss_scale, bool hidden);
   const Slot& slot_at(int slot) const;
 
   ParameterLayout layout_;
