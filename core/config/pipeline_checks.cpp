@@ -10,6 +10,9 @@ void check_cross_field_rules(const nlohmann::json& doc, std::vector<std::string>
   if (heads > 0 && width % heads != 0)
     issues.push_back("/model/width: " + std::to_string(width) + " is not divisible by /model/heads (" +
                      std::to_string(heads) + "); each head needs width / heads channels");
+  if (model["device"] == "cuda" && model["dtype"] != "fp32")
+    issues.push_back("/model/dtype: the cuda device trains with fp32 master weights and bf16 compute; "
+                     "fp64 runs on \"cpu\" only");
   const int64_t seq_len = doc["train"]["seq_len"];
   if (seq_len > context)
     issues.push_back("/train/seq_len: " + std::to_string(seq_len) + " exceeds /model/context (" +

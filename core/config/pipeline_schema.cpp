@@ -23,7 +23,8 @@ const nlohmann::json& pipeline_schema() {
         "layers": {"type": "integer", "minimum": 1, "default": 4},
         "heads": {"type": "integer", "minimum": 1, "default": 4},
         "width": {"type": "integer", "minimum": 1, "default": 128, "description": "must be divisible by heads"},
-        "dtype": {"enum": ["fp32", "fp64"], "default": "fp32", "description": "fp64 is for exact-equivalence checks"}
+        "dtype": {"enum": ["fp32", "fp64"], "default": "fp32", "description": "fp64 is for exact-equivalence checks"},
+        "device": {"enum": ["cpu", "cuda"], "default": "cpu", "description": "where training runs: cuda trains on one GPU (bf16 compute, fp32 master weights) in a CUDA build"}
       }
     },
     "data": {

@@ -10,6 +10,7 @@
 #include <map>
 #include <sstream>
 #include <thread>
+#include <type_traits>
 #include <cstring>
 #include <ctime>
 
@@ -73,11 +74,12 @@ class Run {
   // one (plugins then write nothing), and gate decisions are rank 0's, broadcast.
   Run(const config::ResolvedConfig& config, fs::path dir, std::string run_id, const comm::World& world,
       const strata_comm* world_comm, comm::CheckedComm* watchdog, util::Logger logger, const std::atomic<bool>& cancelled, const plugin::PluginRegistry& registry,
-      bool plain_progress)
+      bool plain_progress, engine::DeviceTrainerFactory device_factory)
       : config_(config), doc_(config.document), dir_(std::move(dir)), logger_(logger), cancelled_(cancelled),
         world_(world), world_comm_(world_comm), watchdog_(watchdog), lead_(world.rank() == 0), env_(logger, world_comm),
         metrics_(lead_ ? dir_ / "metrics.jsonl" : fs::path()), run_id_(std::move(run_id)),
-        bus_(run_id_, world.rank(), logger, world_comm), plain_progress_(plain_progress) {
+        bus_(run_id_, world.rank(), logger, world_comm), plain_progress_(plain_progress),
+        device_factory_(std::move(device_factory)) {
     env_.run_dir = lead_ ? dir_.string() : std::string();
     env_.cancelled = &cancelled;
     env_.metric_sink = [this](const std::string& name, double value, int64_t step) {
@@ -139,6 +141,14 @@ class Run {
   std::string run_id_;
   events::EventBus bus_;
   bool plain_progress_;
+  // model.device = "cuda": the trainer holds the working model and does the steps; model_
+  // and optimizer_ are its CPU mirror (initialisation, checkpoints, samples, evaluations
+  // that need the whole model on the host), synchronised at each checkpoint.
+  engine::DeviceTrainerFactory device_factory_;
+  std::unique_ptr<engine::DeviceTrainer> device_;
+  void start_device();
+  void device_to_mirror();
+  void mirror_to_device();
   std::unique_ptr<PluginSet> plugins_;
 
   TrainingData data_;
@@ -345,12 +355,50 @@ void Run<T>::build_model() {
   const int64_t total_parameters = engine::ParameterLayout(cfg).parameter_count();
   logger_->info("model: {} parameters ({} layers, {} heads, width {}, context {}, vocab {}), {}", total_parameters,
                 cfg.layers, cfg.heads, cfg.width, cfg.context, cfg.vocab_size, sizeof(T) == 8 ? "fp64" : "fp32");
+  if (doc_["model"]["device"] != "cpu") start_device();
   if (at_.model_parallel()) {
     logger_->info("this rank: {}, {} parameters", at_.describe(), model_->parameter_count());
     // Sized for what runs on it: the explainers' batch, fairness scoring and sampling (1 row).
     const int64_t rows = std::clamp<int64_t>(doc_["explain"]["batch"].get<int64_t>(), 1, batch);
     if (lead_) full_model_ = std::make_unique<engine::GptModel<T>>(cfg, rows, cfg.context);
   }
+}
+
+template <class T>
+void Run<T>::start_device() {
+  const std::string device = doc_["model"]["device"];
+  if constexpr (std::is_same_v<T, float>) {
+    if (!device_factory_)
+      throw std::runtime_error("/model/device is \"" + device + "\" but this strata was built without CUDA "
+                               "(configure with -DSTRATA_CUDA=ON where nvcc is installed)");
+    if (world_.size() > 1)
+      throw std::runtime_error("/model/device \"" + device + "\" trains on one GPU for now; " +
+                               std::to_string(world_.size()) + " ranks need device \"cpu\"");
+    const auto& t = doc_["train"];
+    device_ = device_factory_(model_config_, micro_batch_, seq_len_,
+                              {t["beta1"].get<double>(), t["beta2"].get<double>(), t["eps"].get<double>(),
+                               t["weight_decay"].get<double>()});
+    mirror_to_device();
+    logger_->info("training on {}: bf16 compute, fp32 master weights and AdamW state", device_->describe());
+  } else {
+    throw std::runtime_error("/model/device \"" + device + "\" trains in fp32 only");
+  }
+}
+
+template <class T>
+void Run<T>::mirror_to_device() {
+  if constexpr (std::is_same_v<T, float>)
+    if (device_) device_->set_state(model_->params(), optimizer_->m(), optimizer_->v(), optimizer_->step_count());
+}
+
+template <class T>
+void Run<T>::device_to_mirror() {
+  if constexpr (std::is_same_v<T, float>)
+    if (device_) {
+      int64_t step = 0;
+      device_->get_state(model_->params(), optimizer_->m(), optimizer_->v(), &step);
+      optimizer_->set_step_count(step);
+    }
 }
 
 template <class T>
@@ -482,6 +530,7 @@ void Run<T>::resume_if_asked() {
     std::copy(full->v() + b, full->v() + b + n, optimizer_->v());
     optimizer_->set_step_count(full->step_count());
   }
+  mirror_to_device();
   loader_->seek(r.position);
   step_ = steps_done_ = r.step;
   for (const auto* p : plugins_->all()) {
@@ -505,6 +554,20 @@ void Run<T>::finish_aggregation(BucketedAggregation<T>& buckets) {
 
 template <class T>
 void Run<T>::train_step(const kernels::cpu::LrSchedule& schedule) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (device_) {  // one GPU: no aggregation, clipping inside the device's AdamW step
+      device_->zero_grads();
+      double loss = 0;
+      for (int64_t m = 0; m < micro_batches_; ++m) {
+        loader_->next(inputs_.data(), targets_.data());
+        loss += device_->forward(inputs_.data(), targets_.data(), micro_batch_, seq_len_);
+        device_->backward(1.0 / static_cast<double>(micro_batches_));
+      }
+      last_loss_ = loss / static_cast<double>(micro_batches_);
+      device_->step(kernels::cpu::lr_at_step(schedule, step_), doc_["train"]["grad_clip"].get<double>());
+      return;
+    }
+  }
   model_->zero_grads();
   double loss = 0;
   const double loss_scale = 1.0 / static_cast<double>(micro_batches_ * (prescaled_ ? dp_ : 1));
@@ -708,8 +771,13 @@ double Run<T>::evaluate(int64_t max_batches, double* bits_per_byte) {
     const uint64_t rows = it.next(in.data(), tg.data());
     if (rows == 0) break;
     const auto count = static_cast<uint64_t>(rows * seq_len_);
-    const double loss = pipeline_ ? pipeline_->forward(in.data(), tg.data(), static_cast<int64_t>(rows))
-                                  : model_->forward(in.data(), tg.data(), static_cast<int64_t>(rows), seq_len_);
+    double loss = 0;
+    if (pipeline_)
+      loss = pipeline_->forward(in.data(), tg.data(), static_cast<int64_t>(rows));
+    else if (device_)
+      loss = device_->forward(in.data(), tg.data(), static_cast<int64_t>(rows), seq_len_);
+    else
+      loss = model_->forward(in.data(), tg.data(), static_cast<int64_t>(rows), seq_len_);
     if (at_.last_stage()) nats += loss * static_cast<double>(count);
     tokens += count;
     for (uint64_t i = 0; i < count; ++i) bytes += data_.token_bytes[static_cast<size_t>(tg[i])];
@@ -758,6 +826,7 @@ template <class T>
 void Run<T>::save_checkpoint(const std::string& reason) {
   const std::string name = "step_" + std::to_string(steps_done_);
   last_checkpoint_ = (dir_ / "checkpoints" / name).string();
+  device_to_mirror();  // a device's state, into the mirror the checkpoint is written from
   // Checkpoints hold full shapes, whatever the layout: gather the ZeRO-1 shards (collective).
   const auto gathered = zero_shard_ > 0 ? gather_optimizer() : nullptr;
   // ... and the tensor- and pipeline-parallel shards into rank 0's full model (collective).
@@ -834,6 +903,8 @@ void Run<T>::write_summary(const std::string& status) {
                   {"peak_rss_bytes", util::peak_rss_bytes()},
                   {"parameters", model_ ? engine::ParameterLayout(model_config_).parameter_count() : 0},
                   {"layout", {{"tp", at_.tp}, {"pp", at_.pp}, {"dp", dp_}}},
+                  {"device", device_ ? json(device_->describe()) : json("cpu")},
+                  {"peak_device_bytes", device_ ? device_->peak_device_bytes() : 0},
                   {"config_sha256", config_.digest},
                   {"data", data_.provenance},
                   {"checkpoint", last_checkpoint_},
@@ -957,11 +1028,11 @@ int run_in_world(const comm::World& world, const RunOptions& options, const conf
   const strata_comm* world_comm = checked ? checked->comm() : world.comm();
   if (resolved.document["model"]["dtype"] == "fp64") {
     Run<double> run(resolved, dir, run_id, world, world_comm, checked.get(), logger, signals.cancelled(), registry,
-                    options.plain_progress);
+                    options.plain_progress, options.cuda_trainer);
     return run.execute();
   }
   Run<float> run(resolved, dir, run_id, world, world_comm, checked.get(), logger, signals.cancelled(), registry,
-                 options.plain_progress);
+                 options.plain_progress, options.cuda_trainer);
   return run.execute();
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/config/overrides.hpp"
+#include "core/engine/device_trainer.hpp"
 #include "core/util/log.hpp"
 
 namespace strata::run {
@@ -19,6 +20,8 @@ struct RunOptions {
   bool plain_progress = false;
   std::vector<std::filesystem::path> plugin_paths;  // searched after the defaults and the config's
   bool log_level_from_cli = false;                  // then the config's log_level does not override it
+  // How to build a trainer for `model.device = "cuda"`; empty in a build without CUDA.
+  engine::DeviceTrainerFactory cuda_trainer;
 };
 
 // Exit codes (the CLI adds 2 for an invalid config or arguments): 0 done; 1 failure

@@ -176,6 +176,26 @@ TEST(Cli, DeniedDatasetStopsTheRunBeforeAnyDataIsRead) {
   EXPECT_EQ(events.back()["event"], "run_end");
 }
 
+// model.device = "cuda": where a GPU is present the run trains on it (summary names the
+// device); elsewhere it fails at once with a message that says why, never with a crash.
+TEST(Cli, TheCudaDeviceTrainsOrSaysWhyItCannot) {
+  test::TempDir dir;
+  const fs::path out = dir.path() / "run";
+  const auto r = run(short_run(out) + " --set /model/device=cuda");
+  if (r.code == 0) {
+    EXPECT_EQ(read_json(out / "summary.json")["device"].get<std::string>().rfind("cuda:", 0), 0u) << r.output;
+    EXPECT_TRUE(std::isfinite(read_json(out / "summary.json")["val_loss"].get<double>())) << r.output;
+  } else {
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_TRUE(has(r.output, "this machine has no usable CUDA device") || has(r.output, "built without CUDA"))
+        << r.output;
+    EXPECT_EQ(read_json(out / "summary.json")["status"], "failed");
+  }
+  const auto fp64 = run(short_run(dir.path() / "fp64") + " --set /model/device=cuda --set /model/dtype=fp64");
+  EXPECT_EQ(fp64.code, 2) << fp64.output;
+  EXPECT_TRUE(has(fp64.output, "fp64 runs on \"cpu\" only")) << fp64.output;
+}
+
 TEST(Cli, DeniedPublicationIsSkippedAndTheRunCompletes) {
   test::TempDir dir;
   const fs::path out = dir.path() / "run";

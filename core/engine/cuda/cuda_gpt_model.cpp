@@ -490,6 +490,21 @@ void CudaGptModel::download_grads(float* host) {
                                cudaMemcpyDeviceToHost));
 }
 
+void CudaGptModel::download_moments(float* m, float* v) {
+  synchronize();
+  const size_t bytes = static_cast<size_t>(layout_.total_count()) * sizeof(float);
+  STRATA_CUDA_CHECK(cudaMemcpy(m, impl_->adam_m.data(), bytes, cudaMemcpyDeviceToHost));
+  STRATA_CUDA_CHECK(cudaMemcpy(v, impl_->adam_v.data(), bytes, cudaMemcpyDeviceToHost));
+}
+
+void CudaGptModel::set_moments(const float* m, const float* v, int64_t step) {
+  synchronize();
+  const size_t bytes = static_cast<size_t>(layout_.total_count()) * sizeof(float);
+  STRATA_CUDA_CHECK(cudaMemcpy(impl_->adam_m.data(), m, bytes, cudaMemcpyHostToDevice));
+  STRATA_CUDA_CHECK(cudaMemcpy(impl_->adam_v.data(), v, bytes, cudaMemcpyHostToDevice));
+  step_ = step;
+}
+
 void CudaGptModel::download_working_params(float* host) {
   const int64_t total = layout_.total_count();
   std::vector<bf16> tmp(static_cast<size_t>(total));

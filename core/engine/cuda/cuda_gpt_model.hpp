@@ -94,6 +94,9 @@ class CudaGptModel {
   void download_params(float* host);        // fp32 master
   void download_working_params(float* host);  // the bf16 working copy, widened
   void download_grads(float* host);
+  // AdamW's moments [layout().total_count()] each, and the step count (checkpoints).
+  void download_moments(float* m, float* v);
+  void set_moments(const float* m, const float* v, int64_t step);
   // Attention probabilities of `layer` from the last forward, [B,NH,S,S] as float.
   void download_attention_probs(int64_t layer, float* host);
   void synchronize();
