@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Builds the CUDA-enabled tree here (no GPU needed) and gathers what tools/gpu-check.sh runs
 # on a GPU machine into the ignored folder .device-bundle/:
-#   bin/   the gpu test binaries and strata-gpu-bench (RPATH $ORIGIN/../lib, cudart static)
-#   lib/   the non-system shared libraries they need, resolved with ldd
+#   bin/   the gpu test binaries, strata-gpu-bench and strata itself (RPATH $ORIGIN/../lib,
+#          cudart static)
+#   lib/   the non-system shared libraries they need, resolved with ldd, and
+#          lib/strata/plugins/ (where bin/strata looks for its plugins)
+#   data/shakespeare.txt   the first 300 kB of ../shared/data/tinyshakespeare/input.txt, for
+#          the `strata run` on the GPU (the quickstart's corpus is a Debian package)
 #   pytorch_gpt_baseline.py   a copy of ../shared/bench's PyTorch baseline (../shared does
 #          not travel to the GPU machine)
 #   MANIFEST.txt   commit, date, sizes and SHA-256 of every file
@@ -19,19 +23,26 @@ build=${BUILD_DIR:-$root/build-gpu}
 bundle=$root/.device-bundle
 jobs=${JOBS:-1}
 limit=$((64 * 1024 * 1024))
-targets=(cuda_kernel_tests cuda_model_tests nccl_comm_tests strata-gpu-bench)
+targets=(cuda_kernel_tests cuda_model_tests nccl_comm_tests strata-gpu-bench strata)
 baseline=$root/../shared/bench/pytorch_gpt_baseline.py
+text=$root/../shared/data/tinyshakespeare/input.txt
 die() { echo "gpu-bundle: $*" >&2; exit 1; }
 
 [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null || die "nvcc not found: the CUDA toolkit is needed to build the bundle"
 [ -f "$baseline" ] || die "$baseline not found"
+[ -f "$text" ] || die "$text not found"
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_CUDA=ON
 fi
-cmake --build "$build" --target "${targets[@]}" -j "$jobs"
+cmake --build "$build" --target "${targets[@]}" strata_plugins -j "$jobs"
 
 rm -rf "$bundle"
-mkdir -p "$bundle/bin" "$bundle/lib"
+mkdir -p "$bundle/bin" "$bundle/lib/strata/plugins" "$bundle/data"
+for p in "$build"/lib/strata/plugins/*.so; do
+  cp "$p" "$bundle/lib/strata/plugins/"
+  strip --strip-unneeded "$bundle/lib/strata/plugins/$(basename "$p")"
+done
+head -c 300000 "$text" > "$bundle/data/shakespeare.txt"
 for t in "${targets[@]}"; do
   cp "$build/bin/$t" "$bundle/bin/$t"
   strip --strip-unneeded "$bundle/bin/$t"
