@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/vocab_parallel.h"
 
 namespace strata::kernels::cpu {
 namespace {
@@ -71,21 +72,9 @@ void crossentropy_backward(T* dlogits, const T* logits, const T* lse,
                            const token_t* targets, T dloss_scale, index_t N,
                            index_t V) {
   check_targets(targets, N, V);
-  detail::parallel_for(N, min_parallel_rows(V), [&](index_t n) {
-    T* d = dlogits + n * V;
-    if (targets[n] == kIgnoreTarget) {
-      std::fill_n(d, V, T{0});
-      return;
-    }
-    // Element j is read before it is written, so d == x is safe; the target
-    // probability is taken first because the loop overwrites its logit.
-    const T* x = logits + n * V;
-    const T l = lse[n];
-    const token_t t = targets[n];
-    const T p_target = std::exp(x[t] - l);
-    for (index_t j = 0; j < V; ++j) d[j] = std::exp(x[j] - l) * dloss_scale;
-    d[t] = (p_target - T{1}) * dloss_scale;
-  });
+  // The whole vocabulary is the slice [0, V) (vocab_parallel.h).
+  crossentropy_slice_backward(dlogits, logits, lse, targets, dloss_scale, 0, N,
+                              V);
 }
 
 #define STRATA_INSTANTIATE(T)                                                  \
