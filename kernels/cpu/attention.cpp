@@ -7,6 +7,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "kernels/cpu/fast_math.h"
+
 namespace strata::kernels::cpu {
 namespace {
 
@@ -202,8 +204,9 @@ void block_softmax(T* s, index_t ld, T* lse, index_t i0, index_t i1) {
   for (index_t i = i0; i < i1; ++i) {
     T* row = s + (i - i0) * ld;
     const T m = *std::max_element(row, row + i + 1);
+    for (index_t j = 0; j <= i; ++j) row[j] = detail::exp_of(row[j] - m);  // vectorises
     double sum = 0.0;
-    for (index_t j = 0; j <= i; ++j) sum += (row[j] = std::exp(row[j] - m));
+    for (index_t j = 0; j <= i; ++j) sum += row[j];
     lse[i] = static_cast<T>(static_cast<double>(m) + std::log(sum));
     const T inv = static_cast<T>(1.0 / sum);
     for (index_t j = 0; j <= i; ++j) row[j] *= inv;
@@ -218,7 +221,8 @@ template <class T>
 void block_probs(T* s, index_t ld, const T* lse, index_t i0, index_t i1) {
   for (index_t i = i0; i < i1; ++i) {
     T* row = s + (i - i0) * ld;
-    for (index_t j = 0; j <= i; ++j) row[j] = std::exp(row[j] - lse[i]);
+    const T l = lse[i];
+    for (index_t j = 0; j <= i; ++j) row[j] = detail::exp_of(row[j] - l);
     std::fill(row + i + 1, row + i1, T{0});
   }
 }

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/vocab_parallel.h"
 
@@ -22,14 +23,11 @@ void check_targets(const token_t* targets, index_t N, index_t V) {
   }
 }
 
-// log(sum_j exp(x_j)) with the max subtracted so exp never overflows; the sum
-// is in double (V ~ 50k terms of very different sizes), the exps in T.
+// log(sum_j exp(x_j)) with the max subtracted so exp never overflows.
 template <class T>
 double row_logsumexp(const T* x, index_t V) {
   const T m = *std::max_element(x, x + V);
-  double sum = 0.0;
-  for (index_t j = 0; j < V; ++j) sum += std::exp(x[j] - m);
-  return static_cast<double>(m) + std::log(sum);
+  return static_cast<double>(m) + std::log(detail::sum_exp(x, m, V));
 }
 
 // One row is ~V exps: a team pays off from a handful of rows.

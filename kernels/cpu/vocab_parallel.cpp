@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/cpu/crossentropy.h"
+#include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/parallel.h"
 
 namespace strata::kernels::cpu {
@@ -84,11 +85,9 @@ void crossentropy_slice_partials(double* sumexp, double* target_logit, const T* 
     target_logit[n] = 0;
     if (targets[n] == kIgnoreTarget) return;
     const T* x = logits + n * Vl;
-    // exp in T like row_logsumexp, of x - max rounded to T as it does.
+    // exps in T like row_logsumexp, of x - max rounded to T as it does.
     const T m = static_cast<T>(rowmax[n]);
-    double sum = 0.0;
-    for (index_t j = 0; j < Vl; ++j) sum += std::exp(x[j] - m);
-    sumexp[n] = sum;
+    sumexp[n] = detail::sum_exp(x, m, Vl);
     if (in_slice(targets[n], v0, Vl)) target_logit[n] = static_cast<double>(x[targets[n] - v0]);
   });
 }
@@ -123,8 +122,8 @@ void crossentropy_slice_backward(T* dlogits, const T* logits, const T* lse, cons
     const T l = lse[n];
     const token_t t = targets[n];
     const bool mine = in_slice(t, v0, Vl);
-    const T p_target = mine ? std::exp(x[t - v0] - l) : T{0};
-    for (index_t j = 0; j < Vl; ++j) d[j] = std::exp(x[j] - l) * dloss_scale;
+    const T p_target = mine ? detail::exp_of(x[t - v0] - l) : T{0};
+    for (index_t j = 0; j < Vl; ++j) d[j] = detail::exp_of(x[j] - l) * dloss_scale;
     if (mine) d[t - v0] = (p_target - T{1}) * dloss_scale;
   });
 }
