@@ -3,8 +3,9 @@
 # on a GPU machine into the ignored folder .device-bundle/:
 #   bin/   the gpu test binaries, strata-gpu-bench and strata itself (RPATH $ORIGIN/../lib,
 #          cudart static)
-#   lib/   the non-system shared libraries they need, resolved with ldd, and
-#          lib/strata/plugins/ (where bin/strata looks for its plugins)
+#   lib/   the non-system shared libraries they need, resolved with ldd, and lib/strata/:
+#          the plugins (where bin/strata looks for them) and libstrata_engine_cuda.so, the
+#          module `strata run` loads for model.device = "cuda" (RPATH $ORIGIN/..)
 #   data/shakespeare.txt   the first 300 kB of ../shared/data/tinyshakespeare/input.txt, for
 #          the `strata run` on the GPU (the quickstart's corpus is a Debian package)
 #   pytorch_gpt_baseline.py   a copy of ../shared/bench's PyTorch baseline (../shared does
@@ -34,13 +35,15 @@ die() { echo "gpu-bundle: $*" >&2; exit 1; }
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_CUDA=ON
 fi
-cmake --build "$build" --target "${targets[@]}" strata_plugins -j "$jobs"
+cmake --build "$build" --target "${targets[@]}" strata_plugins strata_engine_cuda_module -j "$jobs"
 
 rm -rf "$bundle"
 mkdir -p "$bundle/bin" "$bundle/lib/strata/plugins" "$bundle/data"
 # Not stripped: the host finds a plugin's entry symbol through Boost.DLL's reading of the
 # ELF symbol table, which strip removes.
 cp "$build"/lib/strata/plugins/*.so "$bundle/lib/strata/plugins/"
+cp "$build/lib/strata/libstrata_engine_cuda.so" "$bundle/lib/strata/"
+strip --strip-unneeded "$bundle/lib/strata/libstrata_engine_cuda.so"  # found by dlsym: .dynsym stays
 head -c 300000 "$text" > "$bundle/data/shakespeare.txt"
 for t in "${targets[@]}"; do
   cp "$build/bin/$t" "$bundle/bin/$t"
@@ -51,9 +54,9 @@ cp "$baseline" "$bundle/pytorch_gpt_baseline.py"
 # Shared libraries: everything ldd resolves, except the GPU machine's own.
 skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libcuda\.so|libcublas\.so|libcublasLt\.so|libcudnn|libnccl\.so)'
 missing=0
-for bin in "$bundle"/bin/*; do
+for bin in "$bundle"/bin/* "$bundle/lib/strata/libstrata_engine_cuda.so"; do
   rp=$(readelf -d "$bin" | grep -E 'R(UN)?PATH' || true)
-  case "$rp" in *'$ORIGIN/../lib'*) ;; *) die "$bin lacks RPATH \$ORIGIN/../lib ($rp)" ;; esac
+  case "$rp" in *'$ORIGIN/../lib'*|*'$ORIGIN/..:'*|*'$ORIGIN/..]'*) ;; *) die "$bin lacks RPATH \$ORIGIN/../lib or \$ORIGIN/.. ($rp)" ;; esac
   while read -r name arrow path _; do
     [ "$arrow" = "=>" ] || continue
     [[ $name =~ $skip ]] && continue

@@ -20,7 +20,8 @@ struct RunOptions {
   bool plain_progress = false;
   std::vector<std::filesystem::path> plugin_paths;  // searched after the defaults and the config's
   bool log_level_from_cli = false;                  // then the config's log_level does not override it
-  // How to build a trainer for `model.device = "cuda"`; empty in a build without CUDA.
+  // How to build a trainer for `model.device = "cuda"` (the CLI: from the CUDA module);
+  // empty: the run refuses that device.
   engine::DeviceTrainerFactory cuda_trainer;
 };
 

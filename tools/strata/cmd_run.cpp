@@ -5,9 +5,7 @@
 #include "core/config/pipeline_config.hpp"
 #include "core/plugin/instance.hpp"
 #include "core/run/runner.hpp"
-#ifdef STRATA_HAVE_CUDA
-#include "core/engine/cuda/cuda_trainer.hpp"
-#endif
+#include "core/engine/device_module.hpp"
 #include "tools/strata/commands.hpp"
 
 namespace strata::cli {
@@ -36,9 +34,7 @@ void add_run_command(CLI::App& app, const GlobalOptions& global, int& exit_code)
       options.plain_progress = args->plain;
       options.plugin_paths = global.plugin_paths;
       options.log_level_from_cli = !global.log_level.empty();
-#ifdef STRATA_HAVE_CUDA
-      options.cuda_trainer = engine::cuda::make_cuda_trainer;
-#endif
+      options.cuda_trainer = engine::cuda_trainer_from_module();
       exit_code = run::run_pipeline(options, logger);
     } catch (const config::ConfigError& e) {
       logger->error("invalid config: {}", e.what());
