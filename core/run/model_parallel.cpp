@@ -195,15 +195,6 @@ void shard_to_full(const engine::ParameterLayout& shard, const T* local, const e
 }
 
 template <class T>
-void full_to_shard(const engine::ParameterLayout& whole, const T* full, const engine::ParameterLayout& shard, T* local) {
-  for (const engine::ParameterTensor& t : shard.tensors()) {
-    const engine::ParameterTensor& f = whole.at(t.name);
-    for (const engine::IndexRun& r : shard.index_runs(t))
-      std::copy_n(full + f.offset + r.full, r.count, local + t.offset + r.local);
-  }
-}
-
-template <class T>
 double primary_sum_of_squares(const engine::ParameterLayout& shard, const T* values) {
   double total = 0;
   for (const engine::ParameterTensor& t : shard.tensors()) {
@@ -221,9 +212,6 @@ template class PipelineSchedule<float>;
 template class PipelineSchedule<double>;
 template void shard_to_full<float>(const engine::ParameterLayout&, const float*, const engine::ParameterLayout&, float*);
 template void shard_to_full<double>(const engine::ParameterLayout&, const double*, const engine::ParameterLayout&,
-                                    double*);
-template void full_to_shard<float>(const engine::ParameterLayout&, const float*, const engine::ParameterLayout&, float*);
-template void full_to_shard<double>(const engine::ParameterLayout&, const double*, const engine::ParameterLayout&,
                                     double*);
 template double primary_sum_of_squares<float>(const engine::ParameterLayout&, const float*);
 template double primary_sum_of_squares<double>(const engine::ParameterLayout&, const double*);

@@ -110,14 +110,11 @@ class PipelineSchedule {
   std::vector<Pending> sent_activation_, sent_grad_;
 };
 
-// Full-shape state <-> a rank's shard (ParameterLayout::index_runs). `full` is laid out
-// as ParameterLayout(config) of the whole model.
+// A rank's shard into full-shape state (ParameterLayout::index_runs; the way back is
+// restore_state in train_state.hpp). `full` is laid out as ParameterLayout(config).
 // Writes the shard's primary tensors into `full` (other elements are left alone).
 template <class T>
 void shard_to_full(const engine::ParameterLayout& shard, const T* local, const engine::ParameterLayout& whole, T* full);
-// Fills every tensor of the shard (primary or not) from `full`.
-template <class T>
-void full_to_shard(const engine::ParameterLayout& whole, const T* full, const engine::ParameterLayout& shard, T* local);
 // Sum of squares of the shard's primary tensors, in double.
 template <class T>
 double primary_sum_of_squares(const engine::ParameterLayout& shard, const T* values);

@@ -259,7 +259,7 @@ template <class T>
 double GptModel<T>::forward_stage(const int32_t* tokens, const int32_t* targets, const T* input, int64_t B, int64_t S,
                                   int slot) {
   check_shape(B, S);
-  Slot& s = const_cast<Slot&>(slot_at(slot));
+  Slot& s = slot_at(slot);
   const bool first = layout_.has_embedding(), last = layout_.has_head();
   if (first && tokens == nullptr) throw std::invalid_argument("GptModel::forward_stage: the first stage needs tokens");
   if (!first && input == nullptr)
@@ -367,7 +367,7 @@ void GptModel<T>::backward(double loss_scale) {
 
 template <class T>
 void GptModel<T>::backward_stage(double loss_scale, const T* output_grad, int slot) {
-  Slot& s = const_cast<Slot&>(slot_at(slot));
+  Slot& s = slot_at(slot);
   const bool last = layout_.has_head();
   if (!s.backward_pending)
     throw std::logic_error("GptModel::backward: needs a forward since the last backward");

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/engine/gpt/aligned_buffer.hpp"
@@ -173,6 +174,7 @@ class GptModel {
   double head_loss(Slot& s);
   void head_backward(Slot& s, double loss_scale, bool hidden);
   const Slot& slot_at(int slot) const;
+  Slot& slot_at(int slot) { return const_cast<Slot&>(std::as_const(*this).slot_at(slot)); }
 
   ParameterLayout layout_;
   int64_t max_batch_, max_seq_;
