@@ -159,10 +159,7 @@ TEST_F(TrailTest, RewrittenAndResignedHistoryIsCaughtByTheWitness) {
 
 TEST_F(TrailTest, RollbackBelowWhatTheVerifierAcceptedIsCaught) {
   write_trail(10, 100);
-  VerifyOptions o;
-  o.dir = dir();
-  o.keys = {verifier_of(key_)};
-  o.state = root_ / "verifier-state.json";
+  VerifyOptions o = remembering_options();
   ASSERT_TRUE(verify_trail(o).ok());
   // Later growth is accepted and remembered.
   {
@@ -187,10 +184,7 @@ TEST_F(TrailTest, RollbackBelowWhatTheVerifierAcceptedIsCaught) {
 // Re-signing a rewritten history under a new origin does not escape the verifier's memory.
 TEST_F(TrailTest, AHistoryReSignedUnderANewOriginIsCaughtByTheState) {
   write_trail(10, 100);
-  VerifyOptions o;
-  o.dir = dir();
-  o.keys = {verifier_of(key_)};
-  o.state = root_ / "verifier-state.json";
+  VerifyOptions o = remembering_options();
   ASSERT_TRUE(verify_trail(o).ok());
   auto p = payloads_of(dir());
   p[3] = canonical_record_bytes(event_record(2, "step_end", {{"loss", 0.001}, {"i", 2}}));

@@ -63,13 +63,21 @@ class TrailTest : public ::testing::Test {
     }
     w.seal();
   }
-  VerifyReport verify(bool with_witness = false) const {
+  // Checks dir() against the fixture's key (and the witness when asked).
+  VerifyOptions verify_options(bool with_witness = false) const {
     VerifyOptions o;
     o.dir = dir();
     o.keys = {verifier_of(key_)};
     if (with_witness) o.witness = witness();
-    return verify_trail(o);
+    return o;
   }
+  // The same, remembering what it accepted in a state file (rollback detection).
+  VerifyOptions remembering_options() const {
+    VerifyOptions o = verify_options();
+    o.state = root_ / "verifier-state.json";
+    return o;
+  }
+  VerifyReport verify(bool with_witness = false) const { return verify_trail(verify_options(with_witness)); }
   fs::path dir() const { return root_ / "audit"; }
   fs::path witness() const { return root_ / "witness"; }
 
