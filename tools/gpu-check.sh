@@ -14,7 +14,8 @@
 # 5. benchmarks GPT-2 124M training (sequence 1024, micro-batch BATCH) with
 #    strata-gpu-bench, PyTorch eager and PyTorch torch.compile, at the same shape, and
 #    prints tokens/s, MFU (against the bf16 GEMM rate strata-gpu-bench measures), peak
-#    memory and the ratios to PyTorch eager and to torch.compile; after the timed
+#    memory and the ratios to PyTorch eager and to torch.compile (strata twice: flash
+#    attention, the default, and the materialized attention); after the timed
 #    strata-gpu-bench, a separate short `strata-gpu-bench --profile` prints the time of
 #    every phase of a training step (ms/step, share, per category and section).
 # Every stage runs under `timeout`, within an overall budget (BUDGET_S, default 450 s, well
@@ -183,14 +184,24 @@ bench_json() {  # NAME LIMIT CMD...: runs a benchmark stage and appends its JSON
 }
 bench_json "strata-gpu-bench" 150 env LD_LIBRARY_PATH="$gpu_ld" "$bundle/bin/strata-gpu-bench" \
   --batch "$batch" --steps "$steps" --warmup "$warmup"
-# The same on the previous path (no cuBLASLt epilogue fusion, whole S x S attention
-# products), and with only the attention blocking off: what each change buys, and a
-# cross-check of the losses (same seed, same data).
-bench_json "strata-gpu-bench, previous path" 150 env LD_LIBRARY_PATH="$gpu_ld" \
-  "$bundle/bin/strata-gpu-bench" --batch "$batch" --steps "$steps" --warmup "$warmup" --no-fused-epilogues \
-  --attention-row-block 0
-bench_json "strata-gpu-bench, whole attention products" 150 env LD_LIBRARY_PATH="$gpu_ld" \
-  "$bundle/bin/strata-gpu-bench" --batch "$batch" --steps "$steps" --warmup "$warmup" --attention-row-block 0
+# The same with the materialized attention (cuBLAS products, a softmax kernel, every
+# layer's probabilities kept: the capture mode and the previous default): what the fused
+# kernels buy, and a cross-check of the losses (same seed, same data). PREVIOUS_PATHS=1 adds
+# the first path (no cuBLASLt epilogue fusion, whole S x S products).
+bench_json "strata-gpu-bench, materialized attention" 150 env LD_LIBRARY_PATH="$gpu_ld" \
+  "$bundle/bin/strata-gpu-bench" --batch "$batch" --steps "$steps" --warmup "$warmup" --attention materialized
+# Flash attention keeps no [B,NH,S,S] probabilities, so a larger micro-batch fits: the
+# same run at LARGE_BATCH (default 2x BATCH; 0 skips it).
+large=${LARGE_BATCH:-$((2 * batch))}
+if [ "$large" -gt 0 ]; then
+  bench_json "strata-gpu-bench, micro-batch $large" 150 env LD_LIBRARY_PATH="$gpu_ld" \
+    "$bundle/bin/strata-gpu-bench" --batch "$large" --steps "$steps" --warmup "$warmup"
+fi
+if [ "${PREVIOUS_PATHS:-0}" = 1 ]; then
+  bench_json "strata-gpu-bench, first path" 150 env LD_LIBRARY_PATH="$gpu_ld" \
+    "$bundle/bin/strata-gpu-bench" --batch "$batch" --steps "$steps" --warmup "$warmup" --attention materialized \
+    --no-fused-epilogues --attention-row-block 0
+fi
 # The per-phase profile: a separate short run (2 warm-up + 3 profiled steps) so that its
 # CUDA events cannot distort the timed run above; the table goes to the log.
 stage "strata-gpu-bench --profile" 90 env LD_LIBRARY_PATH="$gpu_ld" "$bundle/bin/strata-gpu-bench" \
@@ -225,13 +236,18 @@ for k in sorted(tests):
     print(f"test {k}: {tests[k]}")
 def strata_label(r):
     parts = []
+    if r.get("attention") == "materialized":
+        parts.append("materialized attn")
     if r.get("fused_epilogues") is False:
         parts.append("unfused")
-    if r.get("attention_row_block") == 0:
+    if r.get("attention") == "materialized" and r.get("attention_row_block") == 0:
         parts.append("whole attn")
+    if stratas and r.get("batch") != stratas[0].get("batch"):
+        parts.append(f"micro-batch {r.get('batch')}")
     return "strata" + (f" ({', '.join(parts)})" if parts else "")
 stratas = [r for r in rows if r.get("impl") == "strata"]
-ours = next((r for r in stratas if strata_label(r) == "strata"), None)
+main_batch = stratas[0]["batch"] if stratas else None
+ours = next((r for r in stratas if strata_label(r) == "strata" and r["batch"] == main_batch), None)
 others = [r for r in stratas if r is not ours]
 eager = next((r for r in rows if r.get("label") == "eager"), None)
 comp = next((r for r in rows if r.get("label") == "compile"), None)
@@ -261,7 +277,8 @@ for name, r in [("strata", ours)] + [(strata_label(r), r) for r in others] + [("
         extra = ""
         if "fused_gemm_calls" in r:
             extra = (f"; GEMMs with a fused cuBLASLt epilogue {r['fused_gemm_calls']},"
-                     f" declined {r['declined_fused_gemm_calls']}; attention row block {r.get('attention_row_block')}")
+                     f" declined {r['declined_fused_gemm_calls']}; attention {r.get('attention', 'materialized')}"
+                     f", row block {r.get('attention_row_block')}")
         print(f"{name}: loss first {r['loss_first']}, last {r['loss_last']}{extra}")
 print("strata peak = bytes from its allocator (params, grads, AdamW state, activations, workspace);"
       " pytorch peak = torch.cuda.max_memory_allocated")

@@ -19,8 +19,9 @@ void crossentropy_forward(Stream stream, float* losses, float* lse, const bf16* 
 void crossentropy_mean(Stream stream, double* mean, const float* losses, index_t N, double inv_count);
 
 // dlogits[n,:] = bf16((softmax(logits[n,:]) - onehot(targets[n])) * dloss_scale), WRITTEN,
-// 0 for ignored rows; columns [V, ldv) are not touched. dlogits may be the very same
-// pointer as logits (in place, as llm.c: saves an [N,V] buffer); no partial overlap.
+// 0 for ignored rows; columns [V, ldv) are not read, and not written except those in the
+// last 8-column chunk of a row, which the 16-byte path (ldv % 8 == 0) writes as 0. dlogits
+// may be the very same pointer as logits (in place, as llm.c: saves an [N,V] buffer); no partial overlap.
 void crossentropy_backward(Stream stream, bf16* dlogits, const bf16* logits, const float* lse,
                            const token_t* targets, float dloss_scale, index_t N, index_t V, index_t ldv);
 

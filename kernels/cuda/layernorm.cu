@@ -89,6 +89,97 @@ __global__ void layernorm_param_partial_kernel(float* partial, const bf* dout, c
   }
 }
 
+// The same, for C % 8 == 0 and C <= 256 * kVec: 16-byte loads, and the row's dout and xhat
+// kept in registers between the two passes instead of read twice.
+template <int kVec>
+__global__ void layernorm_backward_dinp_vec_kernel(bf* dinp, const bf* dout, const bf* inp, const bf* weight,
+                                                   const float* mean, const float* rstd, index_t N, int C) {
+  const index_t row = static_cast<index_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= N) return;
+  const bf* x = inp + row * C;
+  const bf* dy = dout + row * C;
+  const float m = mean[row], r = rstd[row];
+  const int chunks = C / 8;
+  float dn[kVec][8], xhat[kVec][8];
+  float s1 = 0.0f, s2 = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kVec; ++i) {
+    const int k = lane + 32 * i;
+    if (k >= chunks) continue;
+    float y[8], xv[8], w[8];
+    ld8(y, dy + 8 * k);
+    ld8(xv, x + 8 * k);
+    ld8(w, weight + 8 * k);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      dn[i][j] = y[j] * w[j];
+      xhat[i][j] = (xv[j] - m) * r;
+      s1 += dn[i][j];
+      s2 += dn[i][j] * xhat[i][j];
+    }
+  }
+  const float dn_mean = warp_sum(s1) / C, dn_xhat_mean = warp_sum(s2) / C;
+  bf* dx = dinp + row * C;
+#pragma unroll
+  for (int i = 0; i < kVec; ++i) {
+    const int k = lane + 32 * i;
+    if (k >= chunks) continue;
+    float d[8];
+    ld8(d, dx + 8 * k);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) d[j] += (dn[i][j] - dn_mean - xhat[i][j] * dn_xhat_mean) * r;
+    st8(dx + 8 * k, d);
+  }
+}
+
+// layernorm_param_partial_kernel for C % 8 == 0: each thread sums 8 adjacent columns with
+// 16-byte loads (a block covers 256 columns), then thread t of the block adds column t's
+// 8 row-lane partials in order: fixed order, so the same bits run to run.
+static_assert(kColsumLanes * kColsumCols == kColsumCols * 8, "a block's 256 threads sum its 256 columns");
+__global__ void layernorm_param_partial_vec_kernel(float* partial, const bf* dout, const bf* inp, const float* mean,
+                                                   const float* rstd, index_t N, int C) {
+  constexpr int kSlab = kColsumCols * 8;
+  __shared__ float sw[kColsumLanes][kSlab];
+  __shared__ float sb[kColsumLanes][kSlab];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int col = (static_cast<int>(blockIdx.x) * kColsumCols + tx) * 8;
+  const index_t chunk = blockIdx.y;
+  const index_t r0 = chunk * kColsumRows;
+  const index_t r1 = r0 + kColsumRows < N ? r0 + kColsumRows : N;
+  float aw[8] = {}, ab[8] = {};
+  if (col < C) {
+    for (index_t r = r0 + ty; r < r1; r += kColsumLanes) {
+      float d[8], x[8];
+      ld8(d, dout + r * C + col);
+      ld8(x, inp + r * C + col);
+      const float m = mean[r], rs = rstd[r];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        aw[j] += d[j] * (x[j] - m) * rs;
+        ab[j] += d[j];
+      }
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    sw[ty][tx * 8 + j] = aw[j];
+    sb[ty][tx * 8 + j] = ab[j];
+  }
+  __syncthreads();
+  const int t = ty * kColsumCols + tx;
+  const int c = static_cast<int>(blockIdx.x) * kSlab + t;
+  if (c < C) {
+    float w = 0.0f, b = 0.0f;
+    for (int k = 0; k < kColsumLanes; ++k) {
+      w += sw[k][t];
+      b += sb[k][t];
+    }
+    partial[chunk * 2 * C + c] = w;
+    partial[chunk * 2 * C + C + c] = b;
+  }
+}
+
 }  // namespace
 
 void layernorm_forward(Stream stream, bf16* out, float* mean, float* rstd, const bf16* inp, const bf16* weight,
@@ -106,14 +197,32 @@ void layernorm_backward(Stream stream, bf16* dinp, float* dweight, float* dbias,
                         float* scratch) {
   if (N == 0) return;
   const int c = checked_int(C, "layernorm C");
-  layernorm_backward_dinp_kernel<<<blocks_for(N, kRowsPerBlock), kThreads, 0, stream>>>(
-      dev(dinp), dev(dout), dev(inp), dev(weight), mean, rstd, N, c);
+  // The 16-byte paths need 8-aligned rows and aligned pointers; anything else takes the
+  // scalar kernels (same math).
+  const bool vec = C % 8 == 0 && aligned16(dinp) && aligned16(dout) && aligned16(inp) && aligned16(weight);
+  const unsigned int row_blocks = blocks_for(N, kRowsPerBlock);
+  const int kvec = vec ? (c + 255) / 256 : 0;
+  switch (kvec) {
+    case 1: layernorm_backward_dinp_vec_kernel<1><<<row_blocks, kThreads, 0, stream>>>(dev(dinp), dev(dout), dev(inp), dev(weight), mean, rstd, N, c); break;
+    case 2: layernorm_backward_dinp_vec_kernel<2><<<row_blocks, kThreads, 0, stream>>>(dev(dinp), dev(dout), dev(inp), dev(weight), mean, rstd, N, c); break;
+    case 3: layernorm_backward_dinp_vec_kernel<3><<<row_blocks, kThreads, 0, stream>>>(dev(dinp), dev(dout), dev(inp), dev(weight), mean, rstd, N, c); break;
+    case 4: layernorm_backward_dinp_vec_kernel<4><<<row_blocks, kThreads, 0, stream>>>(dev(dinp), dev(dout), dev(inp), dev(weight), mean, rstd, N, c); break;
+    default:
+      layernorm_backward_dinp_kernel<<<row_blocks, kThreads, 0, stream>>>(dev(dinp), dev(dout), dev(inp), dev(weight),
+                                                                          mean, rstd, N, c);
+  }
   STRATA_CUDA_CHECK_LAUNCH("layernorm_backward_dinp_kernel");
   const index_t chunks = colsum_chunks(N);
   if (chunks > 65535) throw std::invalid_argument("layernorm_backward: too many rows");
-  const dim3 grid(blocks_for(C, kColsumCols), static_cast<unsigned int>(chunks));
-  layernorm_param_partial_kernel<<<grid, dim3(kColsumCols, kColsumLanes), 0, stream>>>(scratch, dev(dout), dev(inp),
-                                                                                        mean, rstd, N, c);
+  if (vec) {
+    const dim3 grid(blocks_for(C, kColsumCols * 8), static_cast<unsigned int>(chunks));
+    layernorm_param_partial_vec_kernel<<<grid, dim3(kColsumCols, kColsumLanes), 0, stream>>>(
+        scratch, dev(dout), dev(inp), mean, rstd, N, c);
+  } else {
+    const dim3 grid(blocks_for(C, kColsumCols), static_cast<unsigned int>(chunks));
+    layernorm_param_partial_kernel<<<grid, dim3(kColsumCols, kColsumLanes), 0, stream>>>(
+        scratch, dev(dout), dev(inp), mean, rstd, N, c);
+  }
   STRATA_CUDA_CHECK_LAUNCH("layernorm_param_partial_kernel");
   launch_sum_partials(scratch, chunks, 2 * C, C, dweight, stream);
   launch_sum_partials(scratch + C, chunks, 2 * C, C, dbias, stream);

@@ -3,7 +3,9 @@
 //
 //   strata-gpu-bench [--batch 16] [--seq 1024] [--steps 20] [--warmup 5] [--seed 1]
 //                    [--lr 3e-4] [--matmul-size 8192] [--profile] [--no-fused-epilogues]
-//                    [--attention-row-block 128]   (0: whole S x S attention products)
+//                    [--attention flash|materialized] [--attention-row-block 128]
+//   --attention: the fused kernels (default) or cuBLAS products with kept probabilities;
+//   --attention-row-block (materialized only): 0 for whole S x S products
 //
 // A step is zero_grads, forward, backward and a clipped (max norm 1) AdamW step on fresh
 // random tokens and targets (fixed seed), timed with CUDA events and synchronised, as the
@@ -41,6 +43,7 @@
 namespace {
 
 using strata::engine::GptConfig;
+using strata::engine::cuda::CudaAttention;
 using strata::engine::cuda::CudaGptModel;
 namespace kc = strata::kernels::cuda;
 
@@ -51,6 +54,7 @@ struct Args {
   bool profile = false;
   bool fused = true;  // cuBLASLt epilogues (CudaGptModel::set_fused_epilogues)
   int64_t attention_row_block = 128;  // CudaGptModel::set_attention_row_block
+  CudaAttention attention = CudaAttention::flash;
 };
 
 Args parse(int argc, char** argv) {
@@ -59,7 +63,8 @@ Args parse(int argc, char** argv) {
     const std::string k = argv[i];
     if (k == "--help" || k == "-h") {
       std::printf("usage: strata-gpu-bench [--batch N] [--seq N] [--steps N] [--warmup N] [--seed N] [--lr X] "
-                  "[--matmul-size N] [--profile] [--no-fused-epilogues] [--attention-row-block N]\n");
+                  "[--matmul-size N] [--profile] [--no-fused-epilogues] [--attention flash|materialized] "
+                  "[--attention-row-block N]\n");
       std::exit(0);
     }
     if (k == "--profile") {
@@ -80,6 +85,9 @@ Args parse(int argc, char** argv) {
     else if (k == "--lr") a.lr = std::stod(v);
     else if (k == "--matmul-size") a.matmul = std::stoll(v);
     else if (k == "--attention-row-block") a.attention_row_block = std::stoll(v);
+    else if (k == "--attention" && (v == "flash" || v == "materialized"))
+      a.attention = v == "flash" ? CudaAttention::flash : CudaAttention::materialized;
+    else if (k == "--attention") throw std::invalid_argument("--attention takes flash or materialized, not " + v);
     else throw std::invalid_argument("unknown option " + k);
   }
   if (a.batch < 1 || a.seq < 1 || a.seq > 1024 || a.steps < 1 || a.warmup < 0 || a.matmul < 256 ||
@@ -277,12 +285,13 @@ int run(const Args& a) {
   std::fprintf(stderr, "strata-gpu-bench: bf16 GEMM %lld^3: %.1f TFLOP/s\n", static_cast<long long>(a.matmul), tflops);
 
   const GptConfig cfg{.vocab_size = 50257, .context = 1024, .layers = 12, .heads = 12, .width = 768};
-  CudaGptModel model(cfg, a.batch, a.seq, {0.9, 0.95, 1e-8, 0.1});
+  CudaGptModel model(cfg, a.batch, a.seq, {0.9, 0.95, 1e-8, 0.1}, a.attention);
   model.init_parameters(a.seed);
   if (!a.fused) model.set_fused_epilogues(false);
   model.set_attention_row_block(a.attention_row_block);
-  std::fprintf(stderr, "strata-gpu-bench: cuBLASLt epilogue fusion %s, attention row block %lld\n",
-               model.fused_epilogues() ? "on" : "off", static_cast<long long>(model.attention_row_block()));
+  std::fprintf(stderr, "strata-gpu-bench: attention %s, cuBLASLt epilogue fusion %s, attention row block %lld\n",
+               to_string(model.attention()), model.fused_epilogues() ? "on" : "off",
+               static_cast<long long>(model.attention_row_block()));
   const int64_t N = a.batch * a.seq;
   std::mt19937_64 gen(a.seed);
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(cfg.vocab_size - 1));
@@ -349,6 +358,7 @@ int run(const Args& a) {
               "\"ms_per_step_mean\":%.3f,\"ms_per_step_min\":%.3f,\"ms_per_step_max\":%.3f,\"tokens_per_s\":%.1f,"
               "\"loss_first\":%.4f,\"loss_last\":%.4f,\"peak_device_bytes\":%zu,\"device_used_bytes\":%zu,"
               "\"matmul_tflops\":%.1f,\"mfu\":%.4f,\"profiled\":%s,\"fused_epilogues\":%s,\"fused_gemm_calls\":%lld,\"declined_fused_gemm_calls\":%lld,\"attention_row_block\":%lld,"
+              "\"attention\":\"%s\","
               "\"mfu_formula\":\"(6*(params-wpe)+12*layers*seq*width)*tokens_per_s/matmul_flops\"}\n",
               prop.name, static_cast<long long>(a.batch), static_cast<long long>(a.seq),
               static_cast<long long>(params), flops_per_token, static_cast<long long>(a.warmup), ms.size(), median,
@@ -356,7 +366,7 @@ int run(const Args& a) {
               total_b - free_b, tflops, mfu, a.profile ? "true" : "false",
               model.fused_epilogues() ? "true" : "false", static_cast<long long>(model.fused_gemm_calls()),
               static_cast<long long>(model.declined_fused_gemm_calls()),
-              static_cast<long long>(model.attention_row_block()));
+              static_cast<long long>(model.attention_row_block()), to_string(model.attention()));
   std::fflush(stdout);
   model.set_phase_marker(nullptr);
   if (a.profile) profiler.print(median);

@@ -12,6 +12,7 @@
 #include "core/engine/gpt/gpt_model.hpp"
 #include "kernels/cuda/adamw.h"
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/flash_attention.h"
 #include "kernels/cuda/blas.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/convert.h"
@@ -54,8 +55,10 @@ class Arena {
 // Device state. Offsets are planned first (Arena), then each arena is one allocation.
 struct CudaGptModel::Impl {
   struct Block {  // offsets; bf16 arena unless noted
-    int64_t ln1, qkv, atty, res2, ln2, fch, fch_gelu, res3, probs;
+    int64_t ln1, qkv, atty, res2, ln2, fch, fch_gelu, res3;
+    int64_t probs;  // materialized attention only: [B,NH,S,S]
     int64_t ln1_mean, ln1_rstd, ln2_mean, ln2_rstd;  // fp32 arena
+    int64_t lse;  // fp32 arena, flash attention only: [B,NH,S] (base 2)
   };
 
   Impl(CudaGptModel& m, DeviceAllocator& alloc, kc::Stream stream)
@@ -68,6 +71,8 @@ struct CudaGptModel::Impl {
     const int64_t total = m.layout().total_count();
     const int64_t N = maxN, C = cfg.width, F = cfg.ffn_width(), L = cfg.layers, NH = cfg.heads;
     const int64_t S = m.max_seq(), B = m.max_batch();
+    const bool flash = m.attention() == CudaAttention::flash;
+    const kc::AttentionShape ash{B, S, C, NH};
     params = DeviceBuffer<float>(alloc, total, "master parameters");
     working = DeviceBuffer<bf16>(alloc, total, "bf16 working parameters");
     wte_head = DeviceBuffer<bf16>(alloc, Vp * cfg.width, "LM head weight padded to Vp rows");
@@ -88,7 +93,10 @@ struct CudaGptModel::Impl {
       b.fch = a.take(N * F);
       b.fch_gelu = a.take(N * F);
       b.res3 = a.take(N * C);
-      b.probs = a.take(B * NH * S * S);
+      if (flash)
+        b.lse = f.take(B * NH * S);
+      else
+        b.probs = a.take(B * NH * S * S);
       b.ln1_mean = f.take(N);
       b.ln1_rstd = f.take(N);
       b.ln2_mean = f.take(N);
@@ -110,7 +118,8 @@ struct CudaGptModel::Impl {
                                      kc::layernorm_backward_scratch_floats(N, C)));
     acts = DeviceBuffer<bf16>(alloc, a.size(), "activations");
     stats = DeviceBuffer<float>(alloc, f.size(), "activation statistics and scratch");
-    attn_scratch = DeviceBuffer<char>(alloc, kc::attention_scratch_bytes({B, S, C, NH}), "attention scratch");
+    attn_scratch = DeviceBuffer<char>(
+        alloc, flash ? kc::flash_attention_scratch_bytes(ash) : kc::attention_scratch_bytes(ash), "attention scratch");
     // Step scalars: kGradNormBlocks partials, then norm², norm (doubles), then the coef.
     step_scratch = DeviceBuffer<double>(alloc, kc::kGradNormBlocks + 4, "gradient-norm scratch");
     loss = DeviceBuffer<double>(alloc, 1, "mean loss");
@@ -178,12 +187,15 @@ struct CudaGptModel::Impl {
 };
 
 CudaGptModel::CudaGptModel(const GptConfig& config, int64_t max_batch, int64_t max_seq,
-                           const CudaAdamWSettings& adamw)
-    : layout_(config), max_batch_(max_batch), max_seq_(max_seq), adamw_(adamw) {
+                           const CudaAdamWSettings& adamw, CudaAttention attention)
+    : layout_(config), max_batch_(max_batch), max_seq_(max_seq), adamw_(adamw), attention_(attention) {
   if (max_batch < 1) throw std::invalid_argument("CudaGptModel: max_batch must be >= 1");
   if (max_seq < 1 || max_seq > config.context)
     throw std::invalid_argument("CudaGptModel: max_seq must be in [1, context = " + std::to_string(config.context) +
                                 "], got " + std::to_string(max_seq));
+  if (attention_ == CudaAttention::flash &&
+      !kc::flash_attention_supported({max_batch, max_seq, config.width, config.heads}))
+    attention_ = CudaAttention::materialized;
   cudaStream_t s = nullptr;
   STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   compute_ = s;
@@ -280,7 +292,10 @@ void CudaGptModel::forward_async(const int32_t* tokens, const int32_t* targets, 
     m.mark("fwd attn.c_attn (qkv)", "gemm (linear layers)");
     kc::matmul_forward(m.blas, m.act(a.qkv), m.act(a.ln1), m.w(w.c_attn_weight), m.w(w.c_attn_bias), N, C, 3 * C);
     m.mark("fwd attention", "attention (other)");
-    kc::attention_forward(m.blas, m.act(a.atty), m.act(a.probs), m.act(a.qkv), ash, m.attn_scratch.data());
+    if (attention_ == CudaAttention::flash)
+      kc::flash_attention_forward(m.blas, m.act(a.atty), m.stat(a.lse), m.act(a.qkv), ash);
+    else
+      kc::attention_forward(m.blas, m.act(a.atty), m.act(a.probs), m.act(a.qkv), ash, m.attn_scratch.data());
     m.mark("fwd attn.c_proj", "gemm (linear layers)");
     kc::matmul_forward(m.blas, proj, m.act(a.atty), m.w(w.attn_proj_weight), m.w(w.attn_proj_bias), N, C, C);
     m.mark("fwd residual", "residual");
@@ -405,8 +420,12 @@ void CudaGptModel::backward_block(int64_t l) {
                       m.w(w.attn_proj_weight), N, C, C, false, scratch);
   bf16* dqkv = m.act(m.dwide_a);
   m.mark("bwd attention", "attention (other)");
-  kc::attention_backward(m.blas, dqkv, datty, m.act(a.qkv), m.act(a.probs),
-                         {B_, S_, C, c.heads, attention_blocks(S_)}, m.attn_scratch.data());
+  const kc::AttentionShape ash{B_, S_, C, c.heads, attention_blocks(S_)};
+  if (attention_ == CudaAttention::flash)
+    kc::flash_attention_backward(m.blas, dqkv, datty, m.act(a.qkv), m.act(a.atty), m.stat(a.lse), ash,
+                                 m.attn_scratch.data());
+  else
+    kc::attention_backward(m.blas, dqkv, datty, m.act(a.qkv), m.act(a.probs), ash, m.attn_scratch.data());
   bf16* dln1 = m.act(m.dwide_b);
   m.mark("bwd attn.c_attn (qkv)", "gemm (linear layers)");
   kc::matmul_backward(m.blas, dln1, m.g(w.c_attn_weight), m.g(w.c_attn_bias), dqkv, m.act(a.ln1),
@@ -476,6 +495,8 @@ bool CudaGptModel::fused_epilogues() const { return impl_->blas.lt_epilogues(); 
 int64_t CudaGptModel::fused_gemm_calls() const { return impl_->blas.lt_counts().fused; }
 int64_t CudaGptModel::declined_fused_gemm_calls() const { return impl_->blas.lt_counts().declined; }
 
+const char* to_string(CudaAttention a) { return a == CudaAttention::flash ? "flash" : "materialized"; }
+
 void CudaGptModel::synchronize() { STRATA_CUDA_CHECK(cudaStreamSynchronize(compute_)); }
 
 void CudaGptModel::download_params(float* host) {
@@ -515,6 +536,10 @@ void CudaGptModel::download_working_params(float* host) {
 
 void CudaGptModel::download_attention_probs(int64_t layer, float* host) {
   if (layer < 0 || layer >= config().layers) throw std::out_of_range("CudaGptModel: no layer " + std::to_string(layer));
+  if (attention_ == CudaAttention::flash)
+    throw std::logic_error(
+        "CudaGptModel::download_attention_probs: this model runs flash attention, which keeps no probabilities; "
+        "construct it with CudaAttention::materialized (the capture mode) to read them");
   if (B_ == 0) throw std::logic_error("CudaGptModel::download_attention_probs: no forward yet");
   // The probabilities of a [B,S] forward occupy the first B*NH*S*S elements of the slot.
   const int64_t n = B_ * config().heads * S_ * S_;

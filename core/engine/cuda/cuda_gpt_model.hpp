@@ -8,8 +8,9 @@
 // gradients; fp32 accumulation inside every kernel and GEMM.
 //
 // Memory: every device buffer is allocated once, in the constructor, for (max_batch,
-// max_seq), through a DeviceAllocator that reports current and peak bytes. The attention
-// probabilities of every layer are kept for the backward ([L,B,NH,S,S] bf16), which is
+// max_seq), through a DeviceAllocator that reports current and peak bytes. Flash attention
+// (the default) keeps a log-sum-exp per row and layer; the materialized path keeps the
+// attention probabilities of every layer for the backward ([L,B,NH,S,S] bf16), which is
 // also the attention capture for explainers (download_attention_probs).
 //
 // Streams: all work is queued on compute_stream(). comm_stream() is the hook for gradient
@@ -46,12 +47,23 @@ struct CudaAdamWSettings {
   double weight_decay = 0.1;
 };
 
+// How the attention runs.
+//  flash: the fused tiled kernels (kernels/cuda/flash_attention.h): no [B,NH,S,S] matrix in
+//    memory, only a log-sum-exp per row; no probabilities to download. The default, used
+//    whenever the head size allows (16, 32, 64, 128); otherwise the model falls back to
+//  materialized: cuBLAS products around a softmax kernel, keeping every layer's
+//    probabilities [B,NH,S,S] for the backward: the opt-in capture mode for explainers
+//    (download_attention_probs).
+enum class CudaAttention { flash, materialized };
+const char* to_string(CudaAttention a);
+
 class CudaGptModel {
  public:
   // Validates the config and shape (std::invalid_argument); allocates everything on the
   // current CUDA device (std::runtime_error naming the buffer when memory runs out).
   // Parameters, gradients and moments start at zero.
-  CudaGptModel(const GptConfig& config, int64_t max_batch, int64_t max_seq, const CudaAdamWSettings& adamw = {});
+  CudaGptModel(const GptConfig& config, int64_t max_batch, int64_t max_seq, const CudaAdamWSettings& adamw = {},
+               CudaAttention attention = CudaAttention::flash);
   ~CudaGptModel();
   CudaGptModel(const CudaGptModel&) = delete;
   CudaGptModel& operator=(const CudaGptModel&) = delete;
@@ -98,7 +110,11 @@ class CudaGptModel {
   void download_moments(float* m, float* v);
   void set_moments(const float* m, const float* v, int64_t step);
   // Attention probabilities of `layer` from the last forward, [B,NH,S,S] as float.
+  // std::logic_error when the model runs flash attention (which keeps none).
   void download_attention_probs(int64_t layer, float* host);
+  // The attention path in use: the one asked for, or materialized when flash does not
+  // support the head size.
+  CudaAttention attention() const { return attention_; }
   void synchronize();
 
   kernels::cuda::Stream compute_stream() const { return compute_; }
@@ -120,7 +136,7 @@ class CudaGptModel {
   // fused path rounds to bf16 once where the other rounds twice.
   void set_fused_epilogues(bool on);
   bool fused_epilogues() const;
-  // Causal blocking of the attention's batched products (kernels/cuda/attention.h): query
+  // Causal blocking of the materialized attention's batched products (kernels/cuda/attention.h): query
   // rows in blocks of `rows`, each block's products only over the keys it can see. 0: whole
   // S x S products (the previous path). Default 128 (8 blocks at S = 1024: 56% of the work).
   void set_attention_row_block(int64_t rows);
@@ -148,6 +164,7 @@ class CudaGptModel {
   ParameterLayout layout_;
   int64_t max_batch_, max_seq_;
   CudaAdamWSettings adamw_;
+  CudaAttention attention_;
   DeviceAllocator alloc_;  // before every buffer: destroyed after them
   kernels::cuda::Stream compute_ = nullptr, comm_ = nullptr;
   std::unique_ptr<Impl> impl_;

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/engine/gpt/gpt_model.hpp"
@@ -70,23 +71,33 @@ Err error(const float* gpu, const float* ref, int64_t n) {
   return {r2 > 0 ? std::sqrt(d2 / r2) : std::sqrt(d2), m};
 }
 
-// Both paths: the new one — cuBLASLt's fused epilogues (bias, GELU and its backward inside
-// the GEMMs, kernels/cuda/matmul.h) and the causal blocking of the attention products (rows
-// in blocks of 8: 3 blocks at S = 24 and S = 17) — and the previous one (separate kernels,
-// whole S x S products), so that a failure names the path.
-class CudaGptModelPaths : public ::testing::TestWithParam<bool> {};
+// Every path, so that a failure names it: the default — flash attention
+// (kernels/cuda/flash_attention.h) and cuBLASLt's fused epilogues (bias, GELU and its
+// backward inside the GEMMs, kernels/cuda/matmul.h) —; the materialized attention (the
+// capture mode) with the causal blocking of its products (rows in blocks of 8: 3 blocks at
+// S = 24 and S = 17); and the first path (separate kernels, whole S x S products).
+struct Path {
+  const char* name;
+  CudaAttention attention;
+  bool fused;
+  int64_t row_block;
+};
+class CudaGptModelPaths : public ::testing::TestWithParam<Path> {};
 
 TEST_P(CudaGptModelPaths, OneTrainingStepMatchesCpuModel) {
+  const Path path = GetParam();
   GptModel<float> cpu(kTiny, kB, kS);
   init_cpu(cpu, 7);
   const ParameterLayout& lay = cpu.layout();
   const int64_t total = lay.total_count();
   const std::vector<float> initial(cpu.params(), cpu.params() + total);
-  CudaGptModel gpu(kTiny, kB, kS, kAdam);
-  gpu.set_fused_epilogues(GetParam());
-  gpu.set_attention_row_block(GetParam() ? 8 : 0);
-  std::printf("  [model] path: cuBLASLt epilogue fusion %s, attention row block %lld\n",
-              gpu.fused_epilogues() ? "on" : "off", static_cast<long long>(gpu.attention_row_block()));
+  CudaGptModel gpu(kTiny, kB, kS, kAdam, path.attention);
+  ASSERT_EQ(gpu.attention(), path.attention);  // head size 16: flash supports it
+  gpu.set_fused_epilogues(path.fused);
+  gpu.set_attention_row_block(path.row_block);
+  std::printf("  [model] path %s: attention %s, cuBLASLt epilogue fusion %s, attention row block %lld\n", path.name,
+              to_string(gpu.attention()), gpu.fused_epilogues() ? "on" : "off",
+              static_cast<long long>(gpu.attention_row_block()));
   gpu.set_parameters(initial.data());
   const Batch b = random_batch(kB * kS, kTiny.vocab_size, 11);
 
@@ -99,15 +110,18 @@ TEST_P(CudaGptModelPaths, OneTrainingStepMatchesCpuModel) {
   gpu.backward();
   std::printf("  [model] GEMMs with a fused epilogue: %lld, declined by cuBLASLt: %lld\n",
               static_cast<long long>(gpu.fused_gemm_calls()), static_cast<long long>(gpu.declined_fused_gemm_calls()));
-  if (!GetParam()) {
+  if (!path.fused) {
     EXPECT_EQ(gpu.fused_gemm_calls(), 0);
   }
   std::printf("  [model] loss: gpu %.7f cpu %.7f rel err %.3g (bound 1e-2)\n", loss_gpu, loss_cpu,
               std::fabs(loss_gpu - loss_cpu) / loss_cpu);
   EXPECT_NEAR(loss_gpu, loss_cpu, 1e-2 * loss_cpu);
 
-  // Attention capture: layer 0's probabilities (bf16, from bf16 activations).
-  {
+  // Attention capture: layer 0's probabilities (bf16, from bf16 activations); flash keeps none.
+  if (path.attention == CudaAttention::flash) {
+    std::vector<float> probs(1);
+    EXPECT_THROW(gpu.download_attention_probs(0, probs.data()), std::logic_error);
+  } else {
     const int64_t n = kB * kTiny.heads * kS * kS;
     std::vector<float> probs(n);
     gpu.download_attention_probs(0, probs.data());
@@ -182,8 +196,25 @@ TEST_P(CudaGptModelPaths, OneTrainingStepMatchesCpuModel) {
   EXPECT_NEAR(l2_gpu, l2_cpu, 1e-2 * l2_cpu);
 }
 
-INSTANTIATE_TEST_SUITE_P(Paths, CudaGptModelPaths, ::testing::Values(true, false),
-                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "FusedBlocked" : "UnfusedWhole"; });
+INSTANTIATE_TEST_SUITE_P(Paths, CudaGptModelPaths,
+                         ::testing::Values(Path{"FlashFused", CudaAttention::flash, true, 128},
+                                           Path{"MaterializedFusedBlocked", CudaAttention::materialized, true, 8},
+                                           Path{"MaterializedUnfusedWhole", CudaAttention::materialized, false, 0}),
+                         [](const ::testing::TestParamInfo<Path>& i) { return std::string(i.param.name); });
+
+// A head size flash does not handle (8) falls back to the materialized path, which still
+// trains and keeps the probabilities.
+TEST(CudaGptModel, FallsBackToMaterializedAttentionForOtherHeadSizes) {
+  constexpr GptConfig kOdd{.vocab_size = 97, .context = 16, .layers = 1, .heads = 4, .width = 32};
+  CudaGptModel gpu(kOdd, 2, 16);
+  EXPECT_EQ(gpu.attention(), CudaAttention::materialized);
+  gpu.init_parameters(3);
+  const Batch b = random_batch(2 * 16, kOdd.vocab_size, 5);
+  const double loss = gpu.forward(b.tokens.data(), b.targets.data(), 2, 16);
+  EXPECT_NEAR(loss, std::log(97.0), 0.1 * std::log(97.0));
+  std::vector<float> probs(2 * 4 * 16 * 16);
+  gpu.download_attention_probs(0, probs.data());
+}
 
 TEST(CudaGptModel, GradReadyHookRunsOncePerBlockFromTheLast) {
   CudaGptModel gpu(kTiny, 1, 8);

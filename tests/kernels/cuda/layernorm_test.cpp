@@ -62,9 +62,12 @@ TEST_P(CudaLayerNorm, ForwardAndBackwardMatchCpu) {
       << "dweight not bitwise repeatable";
 }
 
-// C = 768 is GPT-2's width; C = 100 is not a multiple of the warp; N = 300 spans three
-// row chunks of the parameter-gradient reduction, the last one partial.
-INSTANTIATE_TEST_SUITE_P(Shapes, CudaLayerNorm, ::testing::Values(Shape{300, 100}, Shape{257, 768}, Shape{1, 64}));
+// C = 768 is GPT-2's width; C = 100 is not a multiple of the warp (nor of 8: the scalar
+// kernels); N = 300 spans three row chunks of the parameter-gradient reduction, the last one
+// partial; C = 64 leaves most lanes of the 16-byte path idle, C = 1024 is its widest row (4
+// chunks per lane), and C = 1536 takes the scalar dinp kernel with the 16-byte column sums.
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaLayerNorm, ::testing::Values(Shape{300, 100}, Shape{257, 768}, Shape{1, 64},
+                                                                   Shape{130, 1024}, Shape{33, 1536}));
 
 }  // namespace
 }  // namespace strata::kernels::cuda::testing
