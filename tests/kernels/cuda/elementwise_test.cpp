@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
 
 #include "kernels/cpu/encoder.h"
 #include "kernels/cpu/gelu.h"
@@ -99,14 +100,16 @@ TEST(CudaGelu, ForwardAndBackwardMatchCpu) {
 }
 
 TEST(CudaResidual, ForwardMatchesCpu) {
-  const index_t n = 70001;
-  const std::vector<float> a = random_bf16_exact(n, 21, -3.0f, 3.0f), b = random_bf16_exact(n, 22);
-  DeviceArray<bf16> d_a(to_bf16(a)), d_b(to_bf16(b)), d_out(n);
-  residual_forward(nullptr, d_out.get(), d_a.get(), d_b.get(), n);
-  sync();
-  std::vector<float> ref(n);
-  kc::residual_forward(ref.data(), a.data(), b.data(), n);
-  expect_close("residual_forward", to_float(d_out.download()), ref, kOneRounding);
+  // 70001: the scalar kernel; 70000 (a multiple of 8): the 16-byte one.
+  for (const index_t n : {index_t{70001}, index_t{70000}}) {
+    const std::vector<float> a = random_bf16_exact(n, 21, -3.0f, 3.0f), b = random_bf16_exact(n, 22);
+    DeviceArray<bf16> d_a(to_bf16(a)), d_b(to_bf16(b)), d_out(n);
+    residual_forward(nullptr, d_out.get(), d_a.get(), d_b.get(), n);
+    sync();
+    std::vector<float> ref(n);
+    kc::residual_forward(ref.data(), a.data(), b.data(), n);
+    expect_close("residual_forward n=" + std::to_string(n), to_float(d_out.download()), ref, kOneRounding);
+  }
 }
 
 TEST(CudaConvert, DeviceRoundingMatchesHostRounding) {

@@ -162,8 +162,9 @@ TEST_P(CudaMatmul, GeluForwardAndBackwardMatchCpuOnBothPaths) {
   }
 }
 
-// Odd sizes (no multiple of 8 anywhere), GPT-2-like sizes, more rows than one bias chunk,
-// and a padded row stride as the LM head uses (V = 101 in rows of 128).
+// Odd sizes (no multiple of 8 anywhere: the scalar bias sums), GPT-2-like sizes, more rows
+// than one bias chunk, OC = 200 (the 16-byte bias sums over a partial 256-column block), and
+// a padded row stride as the LM head uses (V = 101 in rows of 128).
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaMatmul,
                          ::testing::Values(Shape{150, 96, 200, 0}, Shape{37, 13, 29, 0}, Shape{256, 768, 2304, 0},
                                            Shape{130, 64, 101, 128}));
