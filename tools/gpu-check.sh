@@ -2,7 +2,8 @@
 # The prepared GPU check, run on the GPU machine from the repository root with the bundle
 # that tools/gpu-bundle.sh made (carried as .device-bundle):
 #
-#   bash tools/gpu-check.sh          (BATCH=16 STEPS=20 WARMUP=5 BUDGET_S=450 to override)
+#   bash tools/gpu-check.sh   (BATCH=16 STEPS=20 WARMUP=5 BUDGET_S=450 LARGE_BATCH=2*BATCH
+#                              PREVIOUS_PATHS=0 to override; LARGE_BATCH=0 skips that run)
 #
 # 1. prints the machine: nvidia-smi, driver, CUDA, glibc, Python, PyTorch, the bundle;
 # 2. finds cuBLAS / cuBLASLt (/usr/local/cuda/lib64, else PyTorch's nvidia/*/lib folders)
