@@ -38,6 +38,12 @@ struct Geometry {
   static_assert(HS % 16 == 0 && HS <= 128, "head size");
 };
 
+// Blocks per SM the register allocation must allow: 3 for head sizes up to 64 (as shared
+// memory allows; the fragments held across the loops would otherwise take the kernels to
+// 2), 1 for 128, whose operands need the registers.
+template <int HS>
+constexpr int kMinBlocks = HS <= 64 ? 3 : 1;
+
 using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, bf, wmma::row_major>;
 using FragBRow = wmma::fragment<wmma::matrix_b, 16, 16, 16, bf, wmma::row_major>;
 using FragBCol = wmma::fragment<wmma::matrix_b, 16, 16, 16, bf, wmma::col_major>;
@@ -61,10 +67,20 @@ __device__ __forceinline__ void load_values(float* dst, const float* src, int ro
   for (int i = threadIdx.x; i < kTile; i += kThreads) dst[i] = row0 + i < S ? src[row0 + i] : 0.0f;
 }
 
-// One warp: out [16 x kTile] fp32 (staging, ld lds) = A [16 x HS] · B^T, where A is 16 rows
-// of a shared tile and B is a whole shared tile [kTile x HS] (both ld ldh).
+// A warp's 16 rows of a shared tile [kTile][ldh] as the A operand of warp_abt, loaded once:
+// in every kernel that operand (its own queries, keys, values or output gradients) stays
+// the same for all the tiles it meets, so holding it in registers saves a third of the
+// shared-memory fragment traffic.
 template <int HS>
-__device__ __forceinline__ void warp_abt(float* out, const bf* a, const bf* b) {
+__device__ __forceinline__ void load_row_frags(FragA (&fa)[HS / 16], const bf* a) {
+#pragma unroll
+  for (int k = 0; k < HS / 16; ++k) wmma::load_matrix_sync(fa[k], a + k * 16, Geometry<HS>::ldh);
+}
+
+// One warp: out [16 x kTile] fp32 (staging, ld lds) = A [16 x HS] · B^T, where A is held in
+// fragments (load_row_frags) and B is a whole shared tile [kTile x HS] (ld ldh).
+template <int HS>
+__device__ __forceinline__ void warp_abt(float* out, const FragA (&fa)[HS / 16], const bf* b) {
   using G = Geometry<HS>;
 #pragma unroll
   for (int j = 0; j < kTile / 16; ++j) {
@@ -72,11 +88,9 @@ __device__ __forceinline__ void warp_abt(float* out, const bf* a, const bf* b) {
     wmma::fill_fragment(acc, 0.0f);
 #pragma unroll
     for (int k = 0; k < HS / 16; ++k) {
-      FragA fa;
       FragBCol fb;
-      wmma::load_matrix_sync(fa, a + k * 16, G::ldh);
       wmma::load_matrix_sync(fb, b + j * 16 * G::ldh + k * 16, G::ldh);
-      wmma::mma_sync(acc, fa, fb, acc);
+      wmma::mma_sync(acc, fa[k], fb, acc);
     }
     wmma::store_matrix_sync(out + j * 16, acc, G::lds, wmma::mem_row_major);
   }
@@ -130,7 +144,7 @@ __device__ __forceinline__ void warp_store_rows(bf* dst, index_t stride, int row
 // [HS/2 half, HS/2 (half + 1)), so a row's max and sum need one shuffle each, and the
 // accumulator lives in registers.
 template <int HS>
-__global__ void __launch_bounds__(kThreads) flash_forward_kernel(bf* out, float* lse, const bf* qkv, int S, int NH,
+__global__ void __launch_bounds__(kThreads, kMinBlocks<HS>) flash_forward_kernel(bf* out, float* lse, const bf* qkv, int S, int NH,
                                                                  float scale2) {
   using G = Geometry<HS>;
   constexpr int kHalf = HS / 2;  // output columns per lane
@@ -151,6 +165,9 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(bf* out, float*
   const float* srow = stage + r * G::lds;  // 16-byte aligned: lds * 4 is a multiple of 16
 
   load_tile<HS>(sq, base, stride, q0, S);
+  __syncthreads();
+  FragA qf[HS / 16];
+  load_row_frags<HS>(qf, sq + warp * kRows * G::ldh);
   float m = -INFINITY, l = 0.0f, o[kHalf];
 #pragma unroll
   for (int j = 0; j < kHalf; ++j) o[j] = 0.0f;
@@ -161,7 +178,7 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(bf* out, float*
     load_tile<HS>(sk, base + C, stride, k0, S);
     load_tile<HS>(sv, base + 2 * C, stride, k0, S);
     __syncthreads();
-    warp_abt<HS>(stage, sq + warp * kRows * G::ldh, sk);
+    warp_abt<HS>(stage, qf, sk);
     __syncwarp();
     // Every row sees key k0 <= q0 <= row, so the new max is finite and no 0 * inf arises.
     float sc[32], mx = -INFINITY;
@@ -242,7 +259,7 @@ __global__ void flash_rowdot_kernel(float* D, const bf* dout, const bf* out, ind
 // tiles from the diagonal down: P^T = 2^(scale2 K Q^T - lse) (0 where query < key),
 // dV += P^T dO, dP^T = V dO^T, dS^T = P^T (dP^T - D) scale, dK += dS^T Q.
 template <int HS>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kMinBlocks<HS>)
     flash_backward_dkdv_kernel(bf* dqkv, const bf* dout, const bf* qkv, const float* lse, const float* D, int S,
                                int NH, float scale, float scale2) {
   using G = Geometry<HS>;
@@ -281,7 +298,13 @@ __global__ void __launch_bounds__(kThreads)
     load_values(sl, lse_bh, q0, S);
     load_values(sd, d_bh, q0, S);
     __syncthreads();
-    warp_abt<HS>(stage, sk + warp * kRows * G::ldh, sq);  // S^T [16 keys x 64 queries]
+    {
+      // K's and V's fragments are loaded per tile (once per product, not once per column
+      // block): holding them across the loop would spill at 3 blocks per SM.
+      FragA kf[HS / 16];
+      load_row_frags<HS>(kf, sk + warp * kRows * G::ldh);
+      warp_abt<HS>(stage, kf, sq);  // S^T [16 keys x 64 queries]
+    }
     __syncwarp();
     float p[kRows][2];
 #pragma unroll
@@ -293,8 +316,12 @@ __global__ void __launch_bounds__(kThreads)
         st(sp + r * G::ldp + qi, p[r][j]);
       }
     __syncwarp();
-    warp_ab_accumulate<HS>(dv, sp, sdo);                   // dV += P^T dO
-    warp_abt<HS>(stage, sv + warp * kRows * G::ldh, sdo);  // dP^T = V dO^T
+    warp_ab_accumulate<HS>(dv, sp, sdo);  // dV += P^T dO
+    {
+      FragA vf[HS / 16];
+      load_row_frags<HS>(vf, sv + warp * kRows * G::ldh);
+      warp_abt<HS>(stage, vf, sdo);  // dP^T = V dO^T
+    }
     __syncwarp();
 #pragma unroll
     for (int r = 0; r < kRows; ++r)
@@ -315,7 +342,7 @@ __global__ void __launch_bounds__(kThreads)
 // [q0 + 16w, q0 + 16w + 16): over the key tiles up to the diagonal, P = 2^(scale2 Q K^T -
 // lse), dP = dO V^T, dS = P (dP - D) scale, dQ += dS K.
 template <int HS>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kMinBlocks<HS>)
     flash_backward_dq_kernel(bf* dqkv, const bf* dout, const bf* qkv, const float* lse, const float* D, int S,
                              int NH, float scale, float scale2) {
   using G = Geometry<HS>;
@@ -338,6 +365,10 @@ __global__ void __launch_bounds__(kThreads)
 
   load_tile<HS>(sq, base, stride, q0, S);
   load_tile<HS>(sdo, dbase, C, q0, S);
+  __syncthreads();
+  FragA qf[HS / 16], dof[HS / 16];
+  load_row_frags<HS>(qf, sq + warp * kRows * G::ldh);
+  load_row_frags<HS>(dof, sdo + warp * kRows * G::ldh);
   float lr[kRows], dr[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
@@ -353,7 +384,7 @@ __global__ void __launch_bounds__(kThreads)
     load_tile<HS>(sk, base + C, stride, k0, S);
     load_tile<HS>(sv, base + 2 * C, stride, k0, S);
     __syncthreads();
-    warp_abt<HS>(stage, sq + warp * kRows * G::ldh, sk);  // S [16 queries x 64 keys]
+    warp_abt<HS>(stage, qf, sk);  // S [16 queries x 64 keys]
     __syncwarp();
     float p[kRows][2];
 #pragma unroll
@@ -364,7 +395,7 @@ __global__ void __launch_bounds__(kThreads)
         p[r][j] = k0 + ki <= row0 + r ? exp2f(stage[r * G::lds + ki] * scale2 - lr[r]) : 0.0f;
       }
     __syncwarp();
-    warp_abt<HS>(stage, sdo + warp * kRows * G::ldh, sv);  // dP [16 queries x 64 keys]
+    warp_abt<HS>(stage, dof, sv);  // dP [16 queries x 64 keys]
     __syncwarp();
 #pragma unroll
     for (int r = 0; r < kRows; ++r)
