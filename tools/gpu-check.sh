@@ -2,7 +2,7 @@
 # The prepared GPU check, run on the GPU machine from the repository root with the bundle
 # that tools/gpu-bundle.sh made (carried as .device-bundle):
 #
-#   bash tools/gpu-check.sh   (BATCH=16 STEPS=20 WARMUP=5 BUDGET_S=450 LARGE_BATCH=2*BATCH
+#   bash tools/gpu-check.sh   (BATCH=16 STEPS=20 WARMUP=5 BUDGET_S=450 LARGE_BATCH=max
 #                              PREVIOUS_PATHS=0 to override; LARGE_BATCH=0 skips that run)
 #
 # 1. prints the machine: nvidia-smi, driver, CUDA, glibc, Python, PyTorch, the bundle;
@@ -16,7 +16,8 @@
 #    strata-gpu-bench, PyTorch eager and PyTorch torch.compile, at the same shape, and
 #    prints tokens/s, MFU (against the bf16 GEMM rate strata-gpu-bench measures), peak
 #    memory and the ratios to PyTorch eager and to torch.compile (strata twice: flash
-#    attention, the default, and the materialized attention); after the timed
+#    attention, the default, and the materialized attention; then flash at the largest
+#    micro-batch that fits); after the timed
 #    strata-gpu-bench, a separate short `strata-gpu-bench --profile` prints the time of
 #    every phase of a training step (ms/step, share, per category and section).
 # Every stage runs under `timeout`, within an overall budget (BUDGET_S, default 450 s, well
@@ -192,9 +193,10 @@ bench_json "strata-gpu-bench" 150 env LD_LIBRARY_PATH="$gpu_ld" "$bundle/bin/str
 bench_json "strata-gpu-bench, materialized attention" 150 env LD_LIBRARY_PATH="$gpu_ld" \
   "$bundle/bin/strata-gpu-bench" --batch "$batch" --steps "$steps" --warmup "$warmup" --attention materialized
 # Flash attention keeps no [B,NH,S,S] probabilities, so a larger micro-batch fits: the
-# same run at LARGE_BATCH (default 2x BATCH; 0 skips it).
-large=${LARGE_BATCH:-$((2 * batch))}
-if [ "$large" -gt 0 ]; then
+# same run at LARGE_BATCH (default max: the largest power of two from 16 that the device
+# holds; a number; 0 skips it).
+large=${LARGE_BATCH:-max}
+if [ "$large" != 0 ]; then
   bench_json "strata-gpu-bench, micro-batch $large" 150 env LD_LIBRARY_PATH="$gpu_ld" \
     "$bundle/bin/strata-gpu-bench" --batch "$large" --steps "$steps" --warmup "$warmup"
 fi
@@ -243,7 +245,9 @@ def strata_label(r):
         parts.append("unfused")
     if r.get("attention") == "materialized" and r.get("attention_row_block") == 0:
         parts.append("whole attn")
-    if stratas and r.get("batch") != stratas[0].get("batch"):
+    if r.get("batch_is_largest_that_fits"):
+        parts.append(f"micro-batch {r.get('batch')}, the largest that fits")
+    elif stratas and r.get("batch") != stratas[0].get("batch"):
         parts.append(f"micro-batch {r.get('batch')}")
     return "strata" + (f" ({', '.join(parts)})" if parts else "")
 stratas = [r for r in rows if r.get("impl") == "strata"]
@@ -256,10 +260,10 @@ peak = ours["matmul_tflops"] * 1e12 if ours else None
 def line(name, r, tps, ms, mem_gib, mfu):
     vs_e = f"{tps / eager['tokens_per_s_median']:.2f}x" if eager else "-"
     vs_c = f"{tps / comp['tokens_per_s_median']:.2f}x" if comp else "-"
-    print(f"| {name:28s} | {tps:12,.0f} | {ms:8.1f} | {mfu:6.1%} | {mem_gib:8.2f} | {vs_e:>8s} | {vs_c:>10s} |")
+    print(f"| {name:48s} | {tps:12,.0f} | {ms:8.1f} | {mfu:6.1%} | {mem_gib:8.2f} | {vs_e:>8s} | {vs_c:>10s} |")
 print(f"bf16 GEMM 8192^3 (cuBLAS, measured): {ours['matmul_tflops']:.1f} TFLOP/s" if ours else "bf16 GEMM: not measured")
 print("MFU = (6*(params-wpe) + 12*layers*seq*width) * tokens/s / measured bf16 GEMM FLOP/s")
-print("| impl                         |     tokens/s |  ms/step |    MFU | peak GiB | vs eager | vs compile |")
+print("| impl                                             |     tokens/s |  ms/step |    MFU | peak GiB | vs eager | vs compile |")
 print("|---|---|---|---|---|---|---|")
 if ours:
     line("strata", ours, ours["tokens_per_s"], ours["ms_per_step"], ours["peak_device_bytes"] / 2**30, ours["mfu"])

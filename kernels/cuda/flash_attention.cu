@@ -1,5 +1,6 @@
 #include "kernels/cuda/flash_attention.h"
 
+#include <cuda_pipeline.h>
 #include <mma.h>
 
 #include <cmath>
@@ -32,7 +33,7 @@ struct Geometry {
   static constexpr int tile_bytes = kTile * ldh * 2;
   static constexpr int stage_bytes = kWarps * kRows * lds * 4;
   static constexpr int p_bytes = kWarps * kRows * ldp * 2;
-  static constexpr int forward_smem = 3 * tile_bytes + stage_bytes + p_bytes;
+  static constexpr int forward_smem = 5 * tile_bytes + stage_bytes + p_bytes;  // q, k and v twice
   static constexpr int dkdv_smem = 4 * tile_bytes + stage_bytes + 2 * p_bytes + 2 * kTile * 4;
   static constexpr int dq_smem = 4 * tile_bytes + stage_bytes + p_bytes;
   static_assert(HS % 16 == 0 && HS <= 128, "head size");
@@ -60,6 +61,20 @@ __device__ __forceinline__ void load_tile(bf* tile, const bf* src, index_t strid
     uint4 v = make_uint4(0u, 0u, 0u, 0u);
     if (row0 + r < S) v = *reinterpret_cast<const uint4*>(src + (row0 + r) * stride + c * 8);
     *reinterpret_cast<uint4*>(tile + r * Geometry<HS>::ldh + c * 8) = v;
+  }
+}
+
+// As load_tile, with asynchronous copies (cp.async): the copies run while the block computes
+// on the other buffer; __pipeline_commit closes the batch and __pipeline_wait_prior waits for
+// it. Rows at or beyond S are zero-filled without reading `src`.
+template <int HS>
+__device__ __forceinline__ void load_tile_async(bf* tile, const bf* src, index_t stride, int row0, int S) {
+  constexpr int chunks = HS / 8;
+  for (int i = threadIdx.x; i < kTile * chunks; i += kThreads) {
+    const int r = i / chunks, c = i % chunks;
+    const bool in = row0 + r < S;
+    __pipeline_memcpy_async(tile + r * Geometry<HS>::ldh + c * 8, in ? src + (row0 + r) * stride + c * 8 : src, 16,
+                            in ? 0 : 16);
   }
 }
 
@@ -142,19 +157,22 @@ __device__ __forceinline__ void warp_store_rows(bf* dst, index_t stride, int row
 // rescales its output accumulator and adds P·V. Two lanes share a row: lane 2r + half
 // holds row r's scores [32 half, 32 half + 32) of the tile and its output columns
 // [HS/2 half, HS/2 (half + 1)), so a row's max and sum need one shuffle each, and the
-// accumulator lives in registers.
+// accumulator lives in registers. The next key tile's K and V are copied asynchronously
+// into the second pair of buffers while the current pair is in use.
 template <int HS>
-__global__ void __launch_bounds__(kThreads, kMinBlocks<HS>) flash_forward_kernel(bf* out, float* lse, const bf* qkv, int S, int NH,
-                                                                 float scale2) {
+__global__ void __launch_bounds__(kThreads, kMinBlocks<HS>)
+    flash_forward_kernel(bf* out, float* lse, const bf* qkv, int S, int NH, float scale2) {
   using G = Geometry<HS>;
   constexpr int kHalf = HS / 2;  // output columns per lane
   extern __shared__ __align__(128) unsigned char smem[];
   bf* sq = reinterpret_cast<bf*>(smem);
-  bf* sk = sq + kTile * G::ldh;
-  bf* sv = sk + kTile * G::ldh;
+  // K's two buffers are tiles 1 and 2, V's tiles 3 and 4 (arithmetic, not an array of
+  // pointers, which would be indexed at run time from local memory).
+  const auto sk = [&](int i) { return sq + (1 + i) * kTile * G::ldh; };
+  const auto sv = [&](int i) { return sq + (3 + i) * kTile * G::ldh; };
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  float* stage = reinterpret_cast<float*>(smem + 3 * G::tile_bytes) + warp * kRows * G::lds;
-  bf* sp = reinterpret_cast<bf*>(smem + 3 * G::tile_bytes + G::stage_bytes) + warp * kRows * G::ldp;
+  float* stage = reinterpret_cast<float*>(smem + 5 * G::tile_bytes) + warp * kRows * G::lds;
+  bf* sp = reinterpret_cast<bf*>(smem + 5 * G::tile_bytes + G::stage_bytes) + warp * kRows * G::ldp;
 
   const int qt = static_cast<int>(gridDim.x - 1 - blockIdx.x);
   const int bh = static_cast<int>(blockIdx.y), b = bh / NH, h = bh % NH;
@@ -164,6 +182,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<HS>) flash_forward_kernel
   const int r = lane / 2, half = lane % 2, row = row0 + r;
   const float* srow = stage + r * G::lds;  // 16-byte aligned: lds * 4 is a multiple of 16
 
+  load_tile_async<HS>(sk(0), base + C, stride, 0, S);
+  load_tile_async<HS>(sv(0), base + 2 * C, stride, 0, S);
+  __pipeline_commit();
   load_tile<HS>(sq, base, stride, q0, S);
   __syncthreads();
   FragA qf[HS / 16];
@@ -173,12 +194,17 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<HS>) flash_forward_kernel
   for (int j = 0; j < kHalf; ++j) o[j] = 0.0f;
 
   for (int kt = 0; kt <= qt; ++kt) {
-    const int k0 = kt * kTile;
-    __syncthreads();  // every warp is done with the previous key tile
-    load_tile<HS>(sk, base + C, stride, k0, S);
-    load_tile<HS>(sv, base + 2 * C, stride, k0, S);
-    __syncthreads();
-    warp_abt<HS>(stage, qf, sk);
+    const int k0 = kt * kTile, cur = kt & 1;
+    if (kt < qt) {  // the next tile into the other buffers (free: the barrier below ended their use)
+      load_tile_async<HS>(sk(cur ^ 1), base + C, stride, k0 + kTile, S);
+      load_tile_async<HS>(sv(cur ^ 1), base + 2 * C, stride, k0 + kTile, S);
+      __pipeline_commit();
+      __pipeline_wait_prior(1);  // this tile's copies are done, the next tile's may run on
+    } else {
+      __pipeline_wait_prior(0);
+    }
+    __syncthreads();  // every thread's copies are visible
+    warp_abt<HS>(stage, qf, sk(cur));
     __syncwarp();
     // Every row sees key k0 <= q0 <= row, so the new max is finite and no 0 * inf arises.
     float sc[32], mx = -INFINITY;
@@ -211,7 +237,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<HS>) flash_forward_kernel
     __syncwarp();
     FragAcc pv[HS / 16];
     zero<HS>(pv);
-    warp_ab_accumulate<HS>(pv, sp, sv);
+    warp_ab_accumulate<HS>(pv, sp, sv(cur));
 #pragma unroll
     for (int n = 0; n < HS / 16; ++n) wmma::store_matrix_sync(stage + n * 16, pv[n], G::lds, wmma::mem_row_major);
     __syncwarp();
@@ -223,7 +249,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<HS>) flash_forward_kernel
       o[4 * q + 2] = o[4 * q + 2] * alpha + v.z;
       o[4 * q + 3] = o[4 * q + 3] * alpha + v.w;
     }
-    __syncwarp();
+    __syncthreads();  // every warp is done with this tile's buffers before they are refilled
   }
 
   if (row < S) {
@@ -340,7 +366,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<HS>)
 
 // Backward, dQ. Block (x, y): query tile gridDim.x-1-x of head y. Warp w owns queries
 // [q0 + 16w, q0 + 16w + 16): over the key tiles up to the diagonal, P = 2^(scale2 Q K^T -
-// lse), dP = dO V^T, dS = P (dP - D) scale, dQ += dS K.
+// lse), dP = dO V^T, dS = P (dP - D) scale, dQ += dS K. Q and dO are only read once, into
+// fragments, so their two tiles then serve as the second K and V buffers: the next key
+// tile is copied asynchronously while the current one is in use, in the same shared memory.
 template <int HS>
 __global__ void __launch_bounds__(kThreads, kMinBlocks<HS>)
     flash_backward_dq_kernel(bf* dqkv, const bf* dout, const bf* qkv, const float* lse, const float* D, int S,
@@ -349,8 +377,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<HS>)
   extern __shared__ __align__(128) unsigned char smem[];
   bf* sq = reinterpret_cast<bf*>(smem);
   bf* sdo = sq + kTile * G::ldh;
-  bf* sk = sdo + kTile * G::ldh;
-  bf* sv = sk + kTile * G::ldh;
+  // Buffer pair 0: tiles 2 (K) and 3 (V); pair 1: tiles 0 and 1, once Q and dO are read.
+  const auto sk = [&](int i) { return sq + (i == 0 ? 2 : 0) * kTile * G::ldh; };
+  const auto sv = [&](int i) { return sq + (i == 0 ? 3 : 1) * kTile * G::ldh; };
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   unsigned char* rest = smem + 4 * G::tile_bytes;
   float* stage = reinterpret_cast<float*>(rest) + warp * kRows * G::lds;
@@ -363,12 +392,16 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<HS>)
   const bf* dbase = dout + static_cast<index_t>(b) * S * C + h * HS;
   const int q0 = qt * kTile, row0 = q0 + warp * kRows;
 
+  load_tile_async<HS>(sk(0), base + C, stride, 0, S);
+  load_tile_async<HS>(sv(0), base + 2 * C, stride, 0, S);
+  __pipeline_commit();
   load_tile<HS>(sq, base, stride, q0, S);
   load_tile<HS>(sdo, dbase, C, q0, S);
   __syncthreads();
   FragA qf[HS / 16], dof[HS / 16];
   load_row_frags<HS>(qf, sq + warp * kRows * G::ldh);
   load_row_frags<HS>(dof, sdo + warp * kRows * G::ldh);
+  __syncthreads();  // Q's and dO's tiles are free for key tiles from here on
   float lr[kRows], dr[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
@@ -379,12 +412,17 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<HS>)
   FragAcc dq[HS / 16];
   zero<HS>(dq);
   for (int kt = 0; kt <= qt; ++kt) {
-    const int k0 = kt * kTile;
-    __syncthreads();
-    load_tile<HS>(sk, base + C, stride, k0, S);
-    load_tile<HS>(sv, base + 2 * C, stride, k0, S);
-    __syncthreads();
-    warp_abt<HS>(stage, qf, sk);  // S [16 queries x 64 keys]
+    const int k0 = kt * kTile, cur = kt & 1;
+    if (kt < qt) {  // the next tile into the other pair (free: the barrier below ended its use)
+      load_tile_async<HS>(sk(cur ^ 1), base + C, stride, k0 + kTile, S);
+      load_tile_async<HS>(sv(cur ^ 1), base + 2 * C, stride, k0 + kTile, S);
+      __pipeline_commit();
+      __pipeline_wait_prior(1);
+    } else {
+      __pipeline_wait_prior(0);
+    }
+    __syncthreads();  // every thread's copies are visible
+    warp_abt<HS>(stage, qf, sk(cur));  // S [16 queries x 64 keys]
     __syncwarp();
     float p[kRows][2];
 #pragma unroll
@@ -395,7 +433,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<HS>)
         p[r][j] = k0 + ki <= row0 + r ? exp2f(stage[r * G::lds + ki] * scale2 - lr[r]) : 0.0f;
       }
     __syncwarp();
-    warp_abt<HS>(stage, dof, sv);  // dP [16 queries x 64 keys]
+    warp_abt<HS>(stage, dof, sv(cur));  // dP [16 queries x 64 keys]
     __syncwarp();
 #pragma unroll
     for (int r = 0; r < kRows; ++r)
@@ -405,7 +443,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<HS>)
         st(sds + r * G::ldp + ki, p[r][j] * (stage[r * G::lds + ki] - dr[r]) * scale);
       }
     __syncwarp();
-    warp_ab_accumulate<HS>(dq, sds, sk);  // dQ += dS K
+    warp_ab_accumulate<HS>(dq, sds, sk(cur));  // dQ += dS K
+    __syncthreads();  // every warp is done with this pair before it is refilled
   }
   warp_store_rows<HS>(dqkv + static_cast<index_t>(b) * S * stride + h * HS, stride, row0, S, dq, stage);
 }

@@ -1,11 +1,13 @@
 // strata-gpu-bench: GPT-2 124M training throughput on one CUDA GPU, with the measured bf16
 // matmul rate for MFU. Prints one JSON line on stdout (progress on stderr).
 //
-//   strata-gpu-bench [--batch 16] [--seq 1024] [--steps 20] [--warmup 5] [--seed 1]
+//   strata-gpu-bench [--batch 16|max] [--seq 1024] [--steps 20] [--warmup 5] [--seed 1]
 //                    [--lr 3e-4] [--matmul-size 8192] [--profile] [--no-fused-epilogues]
 //                    [--attention flash|materialized] [--attention-row-block 128]
 //   --attention: the fused kernels (default) or cuBLAS products with kept probabilities;
 //   --attention-row-block (materialized only): 0 for whole S x S products
+//   --batch max: the largest power-of-two micro-batch (from 16) whose model the device can
+//   hold (every buffer is allocated when the model is built, so building it is the test)
 //
 // A step is zero_grads, forward, backward and a clipped (max norm 1) AdamW step on fresh
 // random tokens and targets (fixed seed), timed with CUDA events and synchronised, as the
@@ -52,6 +54,7 @@ struct Args {
   uint64_t seed = 1;
   double lr = 3e-4;
   bool profile = false;
+  bool batch_max = false;  // --batch max
   bool fused = true;  // cuBLASLt epilogues (CudaGptModel::set_fused_epilogues)
   int64_t attention_row_block = 128;  // CudaGptModel::set_attention_row_block
   CudaAttention attention = CudaAttention::flash;
@@ -77,7 +80,8 @@ Args parse(int argc, char** argv) {
     }
     if (i + 1 >= argc) throw std::invalid_argument("missing value after " + k);
     const std::string v = argv[++i];
-    if (k == "--batch") a.batch = std::stoll(v);
+    if (k == "--batch" && v == "max") a.batch_max = true;
+    else if (k == "--batch") a.batch = std::stoll(v);
     else if (k == "--seq") a.seq = std::stoll(v);
     else if (k == "--steps") a.steps = std::stoll(v);
     else if (k == "--warmup") a.warmup = std::stoll(v);
@@ -269,6 +273,29 @@ class EventProfiler final : public kc::PhaseMarker {
   int64_t steps_ = 0;
 };
 
+// The largest power of two from 16 whose model fits: building the model allocates every
+// buffer it will use, so a build that succeeds trains; one that runs out of memory throws
+// and frees what it had taken.
+int64_t largest_batch(const GptConfig& cfg, const Args& a) {
+  int64_t fits = 0;
+  for (int64_t b = 16; b <= 4096; b *= 2) {
+    try {
+      CudaGptModel probe(cfg, b, a.seq, {0.9, 0.95, 1e-8, 0.1}, a.attention);
+      fits = b;
+      std::fprintf(stderr, "strata-gpu-bench: micro-batch %lld fits (%.2f GiB)\n", static_cast<long long>(b),
+                   static_cast<double>(probe.device_bytes()) / (1 << 30));
+    } catch (const std::runtime_error& e) {
+      std::fprintf(stderr, "strata-gpu-bench: micro-batch %lld does not fit: %s\n", static_cast<long long>(b),
+                   e.what());
+      break;
+    }
+  }
+  if (fits == 0) throw std::runtime_error("not even micro-batch 16 fits on this device");
+  return fits;
+}
+
+int train(const Args& a, const GptConfig& cfg, const cudaDeviceProp& prop, double tflops);
+
 int run(const Args& a) {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
@@ -285,6 +312,12 @@ int run(const Args& a) {
   std::fprintf(stderr, "strata-gpu-bench: bf16 GEMM %lld^3: %.1f TFLOP/s\n", static_cast<long long>(a.matmul), tflops);
 
   const GptConfig cfg{.vocab_size = 50257, .context = 1024, .layers = 12, .heads = 12, .width = 768};
+  Args args = a;
+  if (a.batch_max) args.batch = largest_batch(cfg, a);
+  return train(args, cfg, prop, tflops);
+}
+
+int train(const Args& a, const GptConfig& cfg, const cudaDeviceProp& prop, double tflops) {
   CudaGptModel model(cfg, a.batch, a.seq, {0.9, 0.95, 1e-8, 0.1}, a.attention);
   model.init_parameters(a.seed);
   if (!a.fused) model.set_fused_epilogues(false);
@@ -353,14 +386,14 @@ int run(const Args& a) {
   const double mfu = flops_per_token * tokens_per_s / (tflops * 1e12);
   size_t free_b = 0, total_b = 0;
   STRATA_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-  std::printf("{\"impl\":\"strata\",\"device\":\"%s\",\"batch\":%lld,\"seq\":%lld,\"params\":%lld,"
+  std::printf("{\"impl\":\"strata\",\"device\":\"%s\",\"batch\":%lld,\"batch_is_largest_that_fits\":%s,\"seq\":%lld,\"params\":%lld,"
               "\"flops_per_token\":%.0f,\"warmup\":%lld,\"steps_timed\":%zu,\"ms_per_step\":%.3f,"
               "\"ms_per_step_mean\":%.3f,\"ms_per_step_min\":%.3f,\"ms_per_step_max\":%.3f,\"tokens_per_s\":%.1f,"
               "\"loss_first\":%.4f,\"loss_last\":%.4f,\"peak_device_bytes\":%zu,\"device_used_bytes\":%zu,"
               "\"matmul_tflops\":%.1f,\"mfu\":%.4f,\"profiled\":%s,\"fused_epilogues\":%s,\"fused_gemm_calls\":%lld,\"declined_fused_gemm_calls\":%lld,\"attention_row_block\":%lld,"
               "\"attention\":\"%s\","
               "\"mfu_formula\":\"(6*(params-wpe)+12*layers*seq*width)*tokens_per_s/matmul_flops\"}\n",
-              prop.name, static_cast<long long>(a.batch), static_cast<long long>(a.seq),
+              prop.name, static_cast<long long>(a.batch), a.batch_max ? "true" : "false", static_cast<long long>(a.seq),
               static_cast<long long>(params), flops_per_token, static_cast<long long>(a.warmup), ms.size(), median,
               mean, sorted.front(), sorted.back(), tokens_per_s, loss_first, loss_last, model.peak_device_bytes(),
               total_b - free_b, tflops, mfu, a.profile ? "true" : "false",
