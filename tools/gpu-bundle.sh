@@ -4,8 +4,9 @@
 #   bin/   the gpu test binaries, strata-gpu-bench and strata itself (RPATH $ORIGIN/../lib,
 #          cudart static)
 #   lib/   the non-system shared libraries they need, resolved with ldd, and lib/strata/:
-#          the plugins (where bin/strata looks for them) and libstrata_engine_cuda.so, the
-#          module `strata run` loads for model.device = "cuda" (RPATH $ORIGIN/..)
+#          the plugins (where bin/strata looks for them), libstrata_engine_cuda.so, the
+#          module `strata run` loads for model.device = "cuda" (RPATH $ORIGIN/..), and
+#          libstrata_comm_nccl.so, the NCCL backend it loads for data parallelism
 #   data/shakespeare.txt   the first 300 kB of ../shared/data/tinyshakespeare/input.txt, for
 #          the `strata run` on the GPU (the quickstart's corpus is a Debian package)
 #   pytorch_gpt_baseline.py   a copy of ../shared/bench's PyTorch baseline (../shared does
@@ -35,15 +36,17 @@ die() { echo "gpu-bundle: $*" >&2; exit 1; }
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_CUDA=ON
 fi
-cmake --build "$build" --target "${targets[@]}" strata_plugins strata_engine_cuda_module -j "$jobs"
+cmake --build "$build" --target "${targets[@]}" strata_plugins strata_engine_cuda_module strata_comm_nccl -j "$jobs"
 
 rm -rf "$bundle"
 mkdir -p "$bundle/bin" "$bundle/lib/strata/plugins" "$bundle/data"
 # Not stripped: the host finds a plugin's entry symbol through Boost.DLL's reading of the
 # ELF symbol table, which strip removes.
 cp "$build"/lib/strata/plugins/*.so "$bundle/lib/strata/plugins/"
-cp "$build/lib/strata/libstrata_engine_cuda.so" "$bundle/lib/strata/"
-strip --strip-unneeded "$bundle/lib/strata/libstrata_engine_cuda.so"  # found by dlsym: .dynsym stays
+cp "$build/lib/strata/libstrata_engine_cuda.so" "$build/lib/strata/libstrata_comm_nccl.so" "$bundle/lib/strata/"
+# Found by dlsym: .dynsym stays. The NCCL backend (loaded by the engine for data
+# parallelism on GPUs) needs only libnccl.so.2, which the GPU machine has.
+strip --strip-unneeded "$bundle/lib/strata/libstrata_engine_cuda.so" "$bundle/lib/strata/libstrata_comm_nccl.so"
 head -c 300000 "$text" > "$bundle/data/shakespeare.txt"
 for t in "${targets[@]}"; do
   cp "$build/bin/$t" "$bundle/bin/$t"

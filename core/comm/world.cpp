@@ -44,6 +44,12 @@ LaunchInfo detect_launch() {
   } else if (std::getenv("PMI_SIZE") != nullptr) {
     info = {true, env_int("PMI_SIZE", 1), env_int("PMI_RANK", 0), "PMI"};
   }
+  info.local_rank = info.rank;
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"})
+    if (std::getenv(name) != nullptr) {
+      info.local_rank = env_int(name, info.rank);
+      break;
+    }
   return info;
 }
 

@@ -19,6 +19,9 @@ struct LaunchInfo {
   int size = 1;
   int rank = 0;
   std::string launcher;   // "Open MPI", "PMI", ...
+  // This process's rank among those on its node (what picks its GPU): the launcher's
+  // (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, MPI_LOCALRANKID), else the rank.
+  int local_rank = 0;
 };
 LaunchInfo detect_launch();
 

@@ -41,11 +41,11 @@ StrataCudaTrainerCreate load_create() {
 }  // namespace
 
 DeviceTrainerFactory cuda_trainer_from_module() {
-  return [](const GptConfig& config, int64_t max_batch, int64_t max_seq,
-            const DeviceAdamW& adamw) -> std::unique_ptr<DeviceTrainer> {
+  return [](const GptConfig& config, int64_t max_batch, int64_t max_seq, const DeviceAdamW& adamw,
+            int local_rank) -> std::unique_ptr<DeviceTrainer> {
     const StrataCudaTrainerCreate create = load_create();
     char error[1024] = {};
-    DeviceTrainer* trainer = create(&config, max_batch, max_seq, &adamw, error, sizeof error);
+    DeviceTrainer* trainer = create(&config, max_batch, max_seq, &adamw, local_rank, error, sizeof error);
     if (trainer == nullptr) throw std::runtime_error(error[0] != 0 ? error : "the CUDA engine failed without a message");
     return std::unique_ptr<DeviceTrainer>(trainer);
   };

@@ -3,7 +3,7 @@
 // GPU code: loading cuBLAS alone costs about 160 MB of resident memory).
 //
 // The CUDA module is <bin>/../<libdir>/strata/libstrata_engine_cuda.so (built when CMake
-// finds nvcc); it exports strata_cuda_trainer_create (core/engine/cuda/trainer_module.cpp).
+// finds nvcc); it exports strata_cuda_trainer_create_v2 (core/engine/cuda/trainer_module.cpp).
 #pragma once
 
 #include "core/engine/device_trainer.hpp"

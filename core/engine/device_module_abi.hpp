@@ -12,7 +12,10 @@
 namespace strata::engine {
 
 using StrataCudaTrainerCreate = DeviceTrainer* (*)(const GptConfig* config, int64_t max_batch, int64_t max_seq,
-                                                   const DeviceAdamW* adamw, char* error, size_t error_size);
-inline constexpr const char* kStrataCudaTrainerCreateSymbol = "strata_cuda_trainer_create";
+                                                   const DeviceAdamW* adamw, int local_rank, char* error,
+                                                   size_t error_size);
+// Versioned by name: a module built before local_rank existed has no such symbol, and the
+// host says so instead of calling it with the wrong arguments.
+inline constexpr const char* kStrataCudaTrainerCreateSymbol = "strata_cuda_trainer_create_v2";
 
 }  // namespace strata::engine

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/engine/gpt/gpt_config.hpp"
+#include "strata/abi/comm.h"
 
 namespace strata::engine {
 
@@ -36,11 +37,28 @@ class DeviceTrainer {
   // Clips the gradient to max_grad_norm (<= 0: no clipping) and takes one AdamW step.
   virtual void step(double lr, double max_grad_norm) = 0;
   virtual uint64_t peak_device_bytes() const = 0;
+
+  // Data parallelism over several devices, one per rank. The runner hands each bucket of
+  // gradients() to the aggregation plugin, over gradient_comm(), as the backward completes it.
+  //
+  // The communicator gradients travel on, made collectively (every replica calls it) over
+  // `replicas`, the host communicator of the data-parallel group, which bootstraps it (for
+  // CUDA: NCCL, whose unique id the group broadcasts). Owned by the trainer, made once.
+  // Throws std::runtime_error saying what is missing.
+  virtual const strata_comm* gradient_comm(const strata_comm* replicas) = 0;
+  // The flat gradient buffer (fp32, ParameterLayout order), where the aggregators find it.
+  virtual strata_buffer gradients() = 0;
+  // As GptModel::set_gradient_hook: backward() calls it with the flat offset from which every
+  // gradient is final, after each block and once with 0 at the end. By then the gradient
+  // communicator is ordered after the work that wrote them (on a GPU: its stream waits for
+  // an event, so the all-reduce of a bucket overlaps the rest of the backward). Empty: none.
+  virtual void set_gradient_hook(std::function<void(int64_t complete_from)> hook) = 0;
 };
 
-// Builds a trainer for (config, max_batch, max_seq) on the process's device; throws
+// Builds a trainer for (config, max_batch, max_seq) on the device numbered `local_rank`
+// modulo the devices this process sees (ranks on one node take one device each); throws
 // std::runtime_error saying what is missing (no device, out of memory).
 using DeviceTrainerFactory = std::function<std::unique_ptr<DeviceTrainer>(
-    const GptConfig& config, int64_t max_batch, int64_t max_seq, const DeviceAdamW& adamw)>;
+    const GptConfig& config, int64_t max_batch, int64_t max_seq, const DeviceAdamW& adamw, int local_rank)>;
 
 }  // namespace strata::engine

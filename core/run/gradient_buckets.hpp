@@ -27,6 +27,14 @@ class BucketedAggregation {
       : aggregator_(aggregator), comm_(comm), grads_(grads), total_(total), bucket_elems_(bucket_elems), step_(step) {
     started_.reserve(total / bucket_elems + 1);
   }
+  // A gradient buffer that may live on a device (a DeviceTrainer's): every bucket carries
+  // its device kind and index, and the host never touches the data.
+  BucketedAggregation(const plugin::PluginInstance& aggregator, const strata_comm* comm, const strata_buffer& grads,
+                      uint64_t bucket_elems, int64_t step)
+      : BucketedAggregation(aggregator, comm, static_cast<T*>(grads.data), grads.count, bucket_elems, step) {
+    device_kind_ = grads.device_kind;
+    device_index_ = grads.device_index;
+  }
   BucketedAggregation(const BucketedAggregation&) = delete;
   BucketedAggregation& operator=(const BucketedAggregation&) = delete;
 
@@ -41,7 +49,7 @@ class BucketedAggregation {
       b.offset = start;
       b.step = step_;
       b.grads = {grads_ + start, next_end_ - start, sizeof(T) == 8 ? STRATA_DTYPE_F64 : STRATA_DTYPE_F32,
-                 STRATA_DEVICE_CPU, 0};
+                 device_kind_, device_index_};
       started_.emplace_back(b, nullptr);
       started_.back().second = aggregator_.aggregate_start(comm_, started_.back().first);
       next_end_ = start;
@@ -62,6 +70,7 @@ class BucketedAggregation {
   uint64_t total_, bucket_elems_;
   int64_t step_;
   uint64_t next_end_ = total_;  // buckets below this are not started yet
+  uint16_t device_kind_ = STRATA_DEVICE_CPU, device_index_ = 0;
   std::vector<std::pair<strata_grad_bucket, strata_agg_pending*>> started_;
 };
 

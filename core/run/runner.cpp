@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <type_traits>
@@ -146,6 +147,10 @@ class Run {
   // that need the whole model on the host), synchronised at each checkpoint.
   engine::DeviceTrainerFactory device_factory_;
   std::unique_ptr<engine::DeviceTrainer> device_;
+  // Data parallelism on devices: the communicator the device's gradient buckets travel on
+  // (owned by device_; null on one device).
+  const strata_comm* device_comm_ = nullptr;
+  void train_step_on_device(const kernels::cpu::LrSchedule& schedule);
   void start_device();
   void device_to_mirror();
   void mirror_to_device();
@@ -371,15 +376,22 @@ void Run<T>::start_device() {
     if (!device_factory_)
       throw std::runtime_error("/model/device is \"" + device + "\" but this strata was built without CUDA "
                                "(configure with -DSTRATA_CUDA=ON where nvcc is installed)");
-    if (world_.size() > 1)
-      throw std::runtime_error("/model/device \"" + device + "\" trains on one GPU for now; " +
-                               std::to_string(world_.size()) + " ranks need device \"cpu\"");
+    if (at_.model_parallel())
+      throw std::runtime_error("/model/device \"" + device + "\" runs data parallelism only; this plan has tp=" +
+                               std::to_string(at_.tp) + " pp=" + std::to_string(at_.pp) +
+                               " (tensor and pipeline parallelism run on device \"cpu\")");
     const auto& t = doc_["train"];
     device_ = device_factory_(model_config_, micro_batch_, seq_len_,
                               {t["beta1"].get<double>(), t["beta2"].get<double>(), t["eps"].get<double>(),
-                               t["weight_decay"].get<double>()});
+                               t["weight_decay"].get<double>()},
+                              comm::detect_launch().local_rank);
     mirror_to_device();
     logger_->info("training on {}: bf16 compute, fp32 master weights and AdamW state", device_->describe());
+    if (dp_ > 1) {
+      device_comm_ = device_->gradient_comm(dp_comm_);
+      logger_->info("data parallelism on the devices: {} replicas; gradient buckets go to '{}' as the backward "
+                    "completes them", dp_, plugins_->aggregation().name());
+    }
   } else {
     throw std::runtime_error("/model/device \"" + device + "\" trains in fp32 only");
   }
@@ -466,6 +478,8 @@ void Run<T>::plan() {
     pipeline_ = std::make_unique<PipelineSchedule<T>>(*model_, groups_->pp(), at_, micro_batch_, seq_len_);
   // An aggregator that sums pre-divided gradients: the 1/dp joins the loss scale.
   prescaled_ = dp_ > 1 && plugins_->aggregation().sums_prescaled_gradients();
+  if (plan.zero_stage == 1 && dp_ > 1 && device_)
+    throw std::runtime_error(who + " planned ZeRO-1, which runs on device \"cpu\" only for now");
   if (plan.zero_stage == 1 && dp_ > 1) {
     // ZeRO-1: each data-parallel rank keeps AdamW's moments for its shard of the flat
     // buffer only, updates that shard, and the ranks all-gather the parameters.
@@ -555,16 +569,8 @@ void Run<T>::finish_aggregation(BucketedAggregation<T>& buckets) {
 template <class T>
 void Run<T>::train_step(const kernels::cpu::LrSchedule& schedule) {
   if constexpr (std::is_same_v<T, float>) {
-    if (device_) {  // one GPU: no aggregation, clipping inside the device's AdamW step
-      device_->zero_grads();
-      double loss = 0;
-      for (int64_t m = 0; m < micro_batches_; ++m) {
-        loader_->next(inputs_.data(), targets_.data());
-        loss += device_->forward(inputs_.data(), targets_.data(), micro_batch_, seq_len_);
-        device_->backward(1.0 / static_cast<double>(micro_batches_));
-      }
-      last_loss_ = loss / static_cast<double>(micro_batches_);
-      device_->step(kernels::cpu::lr_at_step(schedule, step_), doc_["train"]["grad_clip"].get<double>());
+    if (device_) {
+      train_step_on_device(schedule);
       return;
     }
   }
@@ -607,6 +613,46 @@ void Run<T>::train_step(const kernels::cpu::LrSchedule& schedule) {
   if (clip > 0) clip_gradients(clip);
   optimizer_->step(model_->params(), model_->grads(), kernels::cpu::lr_at_step(schedule, step_));
   if (zero_shard_ > 0) allgather_shards(model_->params() + optimizer_->shard_begin(), model_->params());
+}
+
+// The step on a DeviceTrainer: forward and backward of each micro-batch on the device; with
+// several replicas, each gradient bucket goes to the aggregation plugin, over the device's
+// communicator, as the last micro-batch's backward completes it (as on the CPU); then
+// clipping and AdamW inside the device's step.
+template <class T>
+void Run<T>::train_step_on_device(const kernels::cpu::LrSchedule& schedule) {
+  if constexpr (std::is_same_v<T, float>) {
+    device_->zero_grads();
+    const double loss_scale = 1.0 / static_cast<double>(micro_batches_ * (prescaled_ ? dp_ : 1));
+    std::optional<BucketedAggregation<T>> buckets;
+    int64_t backwards = 0;
+    if (device_comm_ != nullptr) {
+      buckets.emplace(plugins_->aggregation(), device_comm_, device_->gradients(), bucket_elems_, step_);
+      const bool overlap = doc_["train"]["overlap_grad_reduce"].get<bool>();
+      device_->set_gradient_hook([&, overlap](int64_t complete_from) {
+        if (overlap && backwards == micro_batches_ - 1) buckets->ready_from(static_cast<uint64_t>(complete_from));
+        if (complete_from == 0) ++backwards;
+      });
+    }
+    // The hook refers to this frame: it must not outlive it, even when a step throws.
+    struct ClearHook {
+      engine::DeviceTrainer& device;
+      ~ClearHook() { device.set_gradient_hook(nullptr); }
+    } clear_hook{*device_};
+    double loss = 0;
+    for (int64_t m = 0; m < micro_batches_; ++m) {
+      loader_->next(inputs_.data(), targets_.data());
+      loss += device_->forward(inputs_.data(), targets_.data(), micro_batch_, seq_len_);
+      device_->backward(loss_scale);
+    }
+    if (buckets) buckets->finish();
+    last_loss_ = loss / static_cast<double>(micro_batches_);
+    if (dp_ > 1) last_loss_ = world_sum(last_loss_) / static_cast<double>(dp_);
+    device_->step(kernels::cpu::lr_at_step(schedule, step_), doc_["train"]["grad_clip"].get<double>());
+  } else {
+    (void)schedule;
+    throw std::logic_error("a device run is fp32");
+  }
 }
 
 // torch.nn.utils.clip_grad_norm_ over the whole model: under model parallelism each

@@ -73,6 +73,7 @@ __global__ void crossentropy_forward_vec_kernel(float* losses, float* lse, const
 #pragma unroll
     for (int j = 0; j < 8; ++j)
       if (8 * k + j < V) cm = fmaxf(cm, v[j]);
+    if (cm == -INFINITY) continue;   // only -inf logits so far: they add exp(-inf) = 0
     if (cm != m) s *= expf(m - cm);  // m = -inf at first: s is 0 and stays 0
 #pragma unroll
     for (int j = 0; j < 8; ++j)

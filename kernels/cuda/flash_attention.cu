@@ -3,6 +3,7 @@
 #include <cuda_pipeline.h>
 #include <mma.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -501,13 +502,31 @@ void backward_for(const Blas& blas, bf* dqkv, const bf* dout, const bf* qkv, con
   STRATA_CUDA_CHECK_LAUNCH("flash_backward_dq_kernel");
 }
 
+// The most dynamic shared memory any of the three kernels needs at this head size.
+template <int HS>
+int max_smem() {
+  using G = Geometry<HS>;
+  return std::max({G::forward_smem, G::dkdv_smem, G::dq_smem});
+}
+
 }  // namespace
 
 bool flash_attention_supported(const AttentionShape& sh) {
   check_shape(sh);
   const index_t hs = sh.head_size();
-  return (hs == 16 || hs == 32 || hs == 64 || hs == 128) && sh.C % 8 == 0 && sh.B * sh.NH <= 65535 &&
-         sh.S <= INT_MAX - kTile;
+  if (!((hs == 16 || hs == 32 || hs == 64 || hs == 128) && sh.C % 8 == 0 && sh.B * sh.NH <= 65535 &&
+        sh.S <= INT_MAX - kTile))
+    return false;
+  // Head size 128 needs up to 130 kB of shared memory per block: more than GPUs other than
+  // the data-centre ones (A100, H100: 227 kB) allow, where the PTX would otherwise run.
+  int device = 0, limit = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return true;  // no device to ask (the launch itself will report that)
+  }
+  const int need = hs == 16 ? max_smem<16>() : hs == 32 ? max_smem<32>() : hs == 64 ? max_smem<64>() : max_smem<128>();
+  return need <= limit;
 }
 
 std::size_t flash_attention_scratch_bytes(const AttentionShape& sh) {

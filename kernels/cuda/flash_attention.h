@@ -31,20 +31,24 @@
 
 namespace strata::kernels::cuda {
 
-// True when the fused kernels handle this shape (head size 16, 32, 64 or 128, C % 8 == 0,
-// B*NH within the grid's y limit); false for a valid shape they do not handle. Throws
-// std::invalid_argument for an invalid shape, as the launchers do.
+// True when the fused kernels handle this shape on the current device (head size 16, 32,
+// 64 or 128, C % 8 == 0, B*NH <= 65535 (the grid's y limit), and the device grants the
+// shared memory the head size needs: head size 128 wants about 130 kB per block); false
+// for a valid shape they do not handle. Throws std::invalid_argument for an invalid shape,
+// as the launchers do.
 bool flash_attention_supported(const AttentionShape& shape);
 
 // Bytes of device scratch the backward needs: D = rowsum(dout * out), [B,NH,S] fp32.
 std::size_t flash_attention_scratch_bytes(const AttentionShape& shape);
 
 // out [B,S,C] bf16 WRITTEN; lse [B,NH,S] fp32 WRITTEN (base 2, see above). Queued on
-// blas.stream(). std::invalid_argument when the shape is not supported.
+// blas.stream(). std::invalid_argument when the shape is not supported or qkv / out are
+// not 16-byte aligned (the model's activation slots are 256-byte aligned).
 void flash_attention_forward(const Blas& blas, bf16* out, float* lse, const bf16* qkv, const AttentionShape& shape);
 
 // dqkv [B,S,3C] bf16 WRITTEN; dout [B,S,C]; qkv, out and lse as given to and produced by
-// the forward. `scratch`: flash_attention_scratch_bytes(shape) bytes.
+// the forward. `scratch`: flash_attention_scratch_bytes(shape) bytes. qkv and dout must be
+// 16-byte aligned (std::invalid_argument otherwise).
 void flash_attention_backward(const Blas& blas, bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* out,
                               const float* lse, const AttentionShape& shape, void* scratch);
 

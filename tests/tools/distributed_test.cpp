@@ -290,6 +290,43 @@ TEST_F(Distributed, TheSinglePlanRefusesSeveralRanks) {
   EXPECT_NE(r.output.find("choose a multi-rank strategy such as 'megatron'"), std::string::npos) << r.output;
 }
 
+// The device code path (model.device = "cuda") on the emulated device, which runs it on the
+// host (STRATA_EMULATE_DEVICE=1, core/engine/emulated_device_trainer.hpp): one device trains
+// exactly as the CPU path does, and two data-parallel replicas, whose gradient buckets the
+// device trainer's hook hands to the aggregation plugin as the backward completes them,
+// train as one device with the whole batch (fp32: to float rounding), with or without that
+// overlap. Model parallelism on a device is refused.
+TEST_F(Distributed, DataParallelismOnTheDevicePathEqualsOneDevice) {
+  const std::string device = " --set /model/dtype=fp32 --set /model/device=cuda";
+  const auto emulated = [](const std::string& cmd) { return shell("STRATA_EMULATE_DEVICE=1 " + cmd); };
+  const auto cpu = single(dir_.path() / "cpu", " --set /model/dtype=fp32");
+  ASSERT_EQ(cpu.code, 0) << cpu.output;
+  const auto one_device = emulated("OMP_NUM_THREADS=1 " + test::strata_binary() + run_args(dir_.path() / "d1", device));
+  ASSERT_EQ(one_device.code, 0) << one_device.output;
+  EXPECT_NE(one_device.output.find("emulated device"), std::string::npos) << one_device.output;
+  expect_same_losses(dir_.path() / "cpu", dir_.path() / "d1", 1e-9);
+
+  const auto replicas = [&](const fs::path& out, const std::string& extra) {
+    return emulated(std::string(STRATA_MPIEXEC) +
+                    " --allow-run-as-root --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 -x STRATA_EMULATE_DEVICE"
+                    " -np 2 " + test::strata_binary() + run_args(out, device + megatron("") + extra));
+  };
+  const auto dp2 = replicas(dir_.path() / "d2", "");
+  ASSERT_EQ(dp2.code, 0) << dp2.output;
+  EXPECT_NE(dp2.output.find("data parallelism on the devices: 2 replicas"), std::string::npos) << dp2.output;
+  expect_same_losses(dir_.path() / "d1", dir_.path() / "d2", 1e-4);
+  const auto serial = replicas(dir_.path() / "d2serial", " --set /train/overlap_grad_reduce=false");
+  ASSERT_EQ(serial.code, 0) << serial.output;
+  expect_same_losses(dir_.path() / "d1", dir_.path() / "d2serial", 1e-4);
+
+  const auto tp = emulated(std::string(STRATA_MPIEXEC) +
+                           " --allow-run-as-root --oversubscribe --bind-to none -x OMP_NUM_THREADS=1"
+                           " -x STRATA_EMULATE_DEVICE -np 2 " + test::strata_binary() +
+                           run_args(dir_.path() / "dtp", device + megatron("\"tp\": 2")));
+  EXPECT_NE(tp.code, 0);
+  EXPECT_NE(tp.output.find("runs data parallelism only; this plan has tp=2"), std::string::npos) << tp.output;
+}
+
 // Rank 0 sequences the audit trail: every rank's events are recorded once, with their own
 // rank and contiguous sequence numbers, and the trail verifies.
 TEST_F(Distributed, TheAuditTrailRecordsEveryRanksEventsOnce) {

@@ -1,11 +1,14 @@
 // strata run CONFIG [--set /pointer=value]... [--out DIR]
+#include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include "core/comm/world.hpp"
 #include "core/config/pipeline_config.hpp"
 #include "core/plugin/instance.hpp"
 #include "core/run/runner.hpp"
 #include "core/engine/device_module.hpp"
+#include "core/engine/emulated_device_trainer.hpp"
 #include "tools/strata/commands.hpp"
 
 namespace strata::cli {
@@ -34,7 +37,13 @@ void add_run_command(CLI::App& app, const GlobalOptions& global, int& exit_code)
       options.plain_progress = args->plain;
       options.plugin_paths = global.plugin_paths;
       options.log_level_from_cli = !global.log_level.empty();
-      options.cuda_trainer = engine::cuda_trainer_from_module();
+      // STRATA_EMULATE_DEVICE=1 runs the device code path on the host (tests and CI, where
+      // there is no GPU): core/engine/emulated_device_trainer.hpp.
+      const char* emulate = std::getenv("STRATA_EMULATE_DEVICE");
+      if (emulate != nullptr && std::string(emulate) == "1")
+        options.cuda_trainer = engine::make_emulated_device_trainer;
+      else
+        options.cuda_trainer = engine::cuda_trainer_from_module();
       exit_code = run::run_pipeline(options, logger);
     } catch (const config::ConfigError& e) {
       logger->error("invalid config: {}", e.what());

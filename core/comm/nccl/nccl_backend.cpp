@@ -229,3 +229,8 @@ extern "C" strata_comm* strata_nccl_create(const strata_comm* bootstrap, int dev
 extern "C" void strata_nccl_destroy(strata_comm* comm) { free_comm(comm); }
 
 extern "C" int strata_nccl_backend_version(void) { return STRATA_NCCL_BACKEND_VERSION; }
+
+extern "C" int strata_nccl_order_after(strata_comm* comm, void* cuda_event) {
+  if (comm == nullptr || cuda_event == nullptr) return static_cast<int>(cudaErrorInvalidValue);
+  return static_cast<int>(cudaStreamWaitEvent(of(comm->handle)->stream, static_cast<cudaEvent_t>(cuda_event), 0));
+}

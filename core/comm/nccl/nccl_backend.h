@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define STRATA_NCCL_BACKEND_VERSION 1
+#define STRATA_NCCL_BACKEND_VERSION 2
 
 /* Collective over `bootstrap`: every rank calls it with its CUDA device. NULL on error, with
  * the reason (naming the failing CUDA or NCCL call) in error[error_size]. */
@@ -23,10 +23,15 @@ typedef strata_comm* (*strata_nccl_create_fn)(const strata_comm* bootstrap, int 
                                               unsigned long error_size);
 typedef void (*strata_nccl_destroy_fn)(strata_comm* comm);
 typedef int (*strata_nccl_backend_version_fn)(void);
+typedef int (*strata_nccl_order_after_fn)(strata_comm* comm, void* cuda_event);
 
 strata_comm* strata_nccl_create(const strata_comm* bootstrap, int device, char* error, unsigned long error_size);
 void strata_nccl_destroy(strata_comm* comm);
 int strata_nccl_backend_version(void);
+/* Orders everything later queued on the communicator after `cuda_event` (a cudaEvent_t
+ * recorded on the caller's stream): its stream waits for the event on the device, and the
+ * host does not block. 0 on success, else the CUDA error code. */
+int strata_nccl_order_after(strata_comm* comm, void* cuda_event);
 
 #ifdef __cplusplus
 }

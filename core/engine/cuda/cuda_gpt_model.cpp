@@ -505,6 +505,8 @@ void CudaGptModel::download_params(float* host) {
                                cudaMemcpyDeviceToHost));
 }
 
+float* CudaGptModel::device_grads() { return impl_->grads.data(); }
+
 void CudaGptModel::download_grads(float* host) {
   synchronize();
   STRATA_CUDA_CHECK(cudaMemcpy(host, impl_->grads.data(), layout_.total_count() * sizeof(float),

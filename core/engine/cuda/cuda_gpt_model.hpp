@@ -13,11 +13,11 @@
 // attention probabilities of every layer for the backward ([L,B,NH,S,S] bf16), which is
 // also the attention capture for explainers (download_attention_probs).
 //
-// Streams: all work is queued on compute_stream(). comm_stream() is the hook for gradient
-// communication (NCCL all-reduce of gradient buckets, not implemented yet): backward()
-// records an event on the compute stream as soon as each block's gradients are final and
-// passes it to the grad-ready hook, so a communicator can make comm_stream wait on that
-// event and reduce the block's range while the backward continues with earlier blocks.
+// Streams: all work is queued on compute_stream(). backward() records an event on it as
+// soon as each block's gradients are final and passes it to the grad-ready hook, so a
+// communicator can make its own stream wait on that event and reduce the block's range
+// while the backward goes on with earlier blocks (the CUDA trainer does this with NCCL for
+// data parallelism). comm_stream() is a second stream for such work.
 //
 // Not thread-safe; one model per device, driven from one thread. Plain C++ header.
 #pragma once
@@ -106,6 +106,9 @@ class CudaGptModel {
   void download_params(float* host);        // fp32 master
   void download_working_params(float* host);  // the bf16 working copy, widened
   void download_grads(float* host);
+  // The fp32 gradient buffer itself, on the device ([layout().total_count()]): what the
+  // data-parallel all-reduce reads and writes. Written by backward() on compute_stream().
+  float* device_grads();
   // AdamW's moments [layout().total_count()] each, and the step count (checkpoints).
   void download_moments(float* m, float* v);
   void set_moments(const float* m, const float* v, int64_t step);

@@ -5,7 +5,9 @@
 // as the host hands them over (or, by default, with blocking all-reduces: see the
 // `nonblocking` option). The mean comes out of the sum because the host has divided each
 // rank's gradient by the group size in the loss scale (`prescaled`, the default), or from
-// a pass after the reduction. Open MPI makes little asynchronous progress
+// a pass after the reduction. Buckets on a device (CUDA, through the NCCL communicator) are
+// summed there and always started without blocking; they need `prescaled`, since the
+// average pass runs on the host. Open MPI makes little asynchronous progress
 // on CPU buffers, so what matters is what stays exposed: the time the host spends blocked
 // in wait(), which this plugin measures and reports per step as `exposed_comm_ms`, with the
 // bytes moved (`bytes`) and the buckets (`buckets`).
@@ -70,14 +72,19 @@ class AllReduce final : public strata::sdk::GradientAggregator {
     if (g.dtype != STRATA_DTYPE_F32 && g.dtype != STRATA_DTYPE_F64)
       throw strata::sdk::Error(STRATA_UNSUPPORTED, "'allreduce' reduces fp32 or fp64 gradients; got dtype " +
                                                        std::to_string(g.dtype));
-    if (g.device_kind != STRATA_DEVICE_CPU)
-      throw strata::sdk::Error(STRATA_UNSUPPORTED, "'allreduce' averages on the host; the bucket is on a device");
+    const bool on_device = g.device_kind != STRATA_DEVICE_CPU;
+    if (on_device && !prescaled_)
+      throw strata::sdk::Error(STRATA_UNSUPPORTED,
+                               "'allreduce' with prescaled = false averages on the host, but the bucket is on a device; "
+                               "use prescaled = true (the default) for device gradients");
     begin_step(bucket.step);
     const int size = comm.size();
     if (size == 1) return nullptr;
     const auto t0 = Clock::now();
     strata_comm_request* request = nullptr;
-    if (nonblocking_)
+    // A device bucket is always started, never waited for here: its communicator (NCCL)
+    // queues the all-reduce on its own stream, which overlaps the rest of the backward.
+    if (nonblocking_ || on_device)
       request = comm.start_allreduce(bucket.grads);
     else
       comm.allreduce(bucket.grads);

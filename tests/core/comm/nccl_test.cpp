@@ -6,6 +6,7 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <numeric>
 #include <vector>
 
@@ -79,6 +80,34 @@ TEST_F(NcclComm, AStartedAllReduceCompletesInWait) {
   ASSERT_NE(request, nullptr);
   ASSERT_EQ(api().wait(comm_->handle, request), STRATA_OK);
   EXPECT_EQ(b.download(), ramp(1 << 20));
+}
+
+// strata_nccl_order_after: a collective queued after it waits for work on another stream
+// (here an asynchronous copy from pinned memory that fills the source), without the host
+// waiting for that stream.
+TEST_F(NcclComm, OrderAfterMakesCollectivesWaitForAnotherStream) {
+  const size_t n = 1 << 22;
+  float* pinned = nullptr;
+  ASSERT_EQ(cudaMallocHost(reinterpret_cast<void**>(&pinned), n * sizeof(float)), cudaSuccess);
+  const std::vector<float> want = ramp(n);
+  std::copy(want.begin(), want.end(), pinned);
+  DeviceFloats a(std::vector<float>(n, 0.0f)), b(std::vector<float>(n, -1.0f));
+  cudaStream_t other = nullptr;
+  cudaEvent_t filled = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&other, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaEventCreateWithFlags(&filled, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(a.p, pinned, n * sizeof(float), cudaMemcpyHostToDevice, other), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(filled, other), cudaSuccess);
+  ASSERT_EQ(strata_nccl_order_after(comm_, filled), 0);
+  strata_buffer sa = a.buffer(), sb = b.buffer();
+  strata_comm_request* request = nullptr;
+  ASSERT_EQ(api().allreduce(comm_->handle, &sa, &sb, STRATA_REDUCE_SUM, &request), STRATA_OK);
+  ASSERT_EQ(api().wait(comm_->handle, request), STRATA_OK);
+  EXPECT_EQ(b.download(), want) << "the all-reduce ran after the copy";
+  EXPECT_NE(strata_nccl_order_after(comm_, nullptr), 0);
+  cudaEventDestroy(filled);
+  cudaStreamDestroy(other);
+  cudaFreeHost(pinned);
 }
 
 TEST_F(NcclComm, SplitGivesAWorkingCommunicator) {

@@ -5,6 +5,7 @@
 // checked tightly by feeding the CPU optimizer the GPU's own gradients.
 #include "core/engine/cuda/cuda_gpt_model.hpp"
 
+#include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "core/comm/self_comm.hpp"
+#include "core/engine/cuda/cuda_trainer.hpp"
 #include "core/engine/gpt/gpt_model.hpp"
 #include "core/engine/gpt/optimizer.hpp"
 #include "kernels/cpu/adamw.h"
@@ -230,6 +233,49 @@ TEST(CudaGptModel, GradReadyHookRunsOncePerBlockFromTheLast) {
   gpu.synchronize();
   EXPECT_EQ(seen, (std::vector<int64_t>{1, 0}));
   EXPECT_GT(gpu.peak_device_bytes(), 0u);
+}
+
+// The CUDA trainer's data-parallel plumbing on one GPU: the NCCL communicator made over the
+// self communicator (one replica; it loads lib/strata/libstrata_comm_nccl.so), the gradient
+// hook (block offsets from the last block down, then 0 once), and a gradient bucket
+// all-reduced on the device after the backward, ordered after it through the hook's events
+// (a sum over one rank leaves it as it was). Reductions across GPUs need several GPUs.
+TEST(CudaTrainer, DataParallelPlumbingOnOneGpu) {
+  auto trainer = make_cuda_trainer(kTiny, 2, 8, {}, 0);
+  GptModel<float> cpu(kTiny, 1, 1);
+  cpu.init_parameters(3);
+  const ParameterLayout& lay = cpu.layout();
+  const int64_t total = lay.total_count();
+  std::vector<float> zeros(static_cast<size_t>(total), 0.0f);
+  trainer->set_state(cpu.params(), zeros.data(), zeros.data(), 0);
+  const strata_comm* comm = trainer->gradient_comm(comm::self_communicator());
+  ASSERT_NE(comm, nullptr);
+  EXPECT_EQ(trainer->gradient_comm(comm::self_communicator()), comm) << "made once";
+
+  std::vector<int64_t> offsets;
+  trainer->set_gradient_hook([&](int64_t from) { offsets.push_back(from); });
+  trainer->zero_grads();
+  const Batch b = random_batch(2 * 8, kTiny.vocab_size, 9);
+  trainer->forward(b.tokens.data(), b.targets.data(), 2, 8);
+  trainer->backward(1.0);
+  trainer->set_gradient_hook(nullptr);
+  EXPECT_EQ(offsets, (std::vector<int64_t>{lay.block_range(1).begin, lay.block_range(0).begin, 0}));
+
+  const strata_buffer g = trainer->gradients();
+  EXPECT_EQ(g.device_kind, STRATA_DEVICE_CUDA);
+  EXPECT_EQ(g.count, static_cast<uint64_t>(total));
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  std::vector<float> before(static_cast<size_t>(total)), after(before.size());
+  ASSERT_EQ(cudaMemcpy(before.data(), g.data, total * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+  strata_buffer bucket = g;
+  strata_comm_request* request = nullptr;
+  ASSERT_EQ(comm->api->allreduce(comm->handle, &bucket, &bucket, STRATA_REDUCE_SUM, &request), STRATA_OK);
+  ASSERT_EQ(comm->api->wait(comm->handle, request), STRATA_OK);
+  ASSERT_EQ(cudaMemcpy(after.data(), g.data, total * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(after, before);
+  double norm = 0;
+  for (float x : before) norm += static_cast<double>(x) * x;
+  EXPECT_GT(norm, 0.0) << "the backward wrote gradients";
 }
 
 TEST(CudaGptModel, RejectsBadInputsBeforeQueueingWork) {
