@@ -26,6 +26,8 @@ class DeviceTrainer {
   virtual ~DeviceTrainer() = default;
   // "cuda:0 NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)"
   virtual std::string describe() const = 0;
+  // "bf16 compute, fp32 master weights and AdamW state"
+  virtual std::string precision() const = 0;
   // Parameters and AdamW moments, flat in ParameterLayout(config) (fp32), and the AdamW
   // step count: to the device, and back (get_state waits for queued work).
   virtual void set_state(const float* params, const float* m, const float* v, int64_t step) = 0;

@@ -22,6 +22,7 @@ class EmulatedDeviceTrainer final : public DeviceTrainer {
     return "an emulated device (local rank " + std::to_string(local_rank_) +
            ") on the CPU, fp32 (STRATA_EMULATE_DEVICE=1)";
   }
+  std::string precision() const override { return "fp32 throughout (the CPU engine)"; }
   void set_state(const float* params, const float* m, const float* v, int64_t step) override {
     const int64_t n = model_.layout().total_count();
     std::copy_n(params, n, model_.params());

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,8 @@ class BucketedAggregation {
   BucketedAggregation(const plugin::PluginInstance& aggregator, const strata_comm* comm, const strata_buffer& grads,
                       uint64_t bucket_elems, int64_t step)
       : BucketedAggregation(aggregator, comm, static_cast<T*>(grads.data), grads.count, bucket_elems, step) {
+    if (grads.dtype != (sizeof(T) == 8 ? STRATA_DTYPE_F64 : STRATA_DTYPE_F32))
+      throw std::invalid_argument("gradient buckets: the buffer's dtype does not match the aggregation's");
     device_kind_ = grads.device_kind;
     device_index_ = grads.device_index;
   }

@@ -386,7 +386,7 @@ void Run<T>::start_device() {
                                t["weight_decay"].get<double>()},
                               comm::detect_launch().local_rank);
     mirror_to_device();
-    logger_->info("training on {}: bf16 compute, fp32 master weights and AdamW state", device_->describe());
+    logger_->info("training on {}: {}", device_->describe(), device_->precision());
     if (dp_ > 1) {
       device_comm_ = device_->gradient_comm(dp_comm_);
       logger_->info("data parallelism on the devices: {} replicas; gradient buckets go to '{}' as the backward "

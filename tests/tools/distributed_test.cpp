@@ -295,11 +295,18 @@ TEST_F(Distributed, TheSinglePlanRefusesSeveralRanks) {
 // exactly as the CPU path does, and two data-parallel replicas, whose gradient buckets the
 // device trainer's hook hands to the aggregation plugin as the backward completes them,
 // train as one device with the whole batch (fp32: to float rounding), with or without that
-// overlap. Model parallelism on a device is refused.
+// overlap and with gradient accumulation. The aggregator is the one a GPU run takes,
+// `allreduce` summing prescaled gradients (the host divides by the replicas in the loss
+// scale), with small buckets so that a step has several. Model parallelism on a device is
+// refused.
 TEST_F(Distributed, DataParallelismOnTheDevicePathEqualsOneDevice) {
-  const std::string device = " --set /model/dtype=fp32 --set /model/device=cuda";
+  // A large AdamW eps and no clipping make the update depend on the gradients' scale (AdamW
+  // is otherwise nearly blind to it), so a wrong loss scale or a missing average shows.
+  const std::string device =
+      " --set /model/dtype=fp32 --set /model/device=cuda --set /train/eps=0.01 --set /train/grad_clip=0"
+      " --set '/tiers/aggregation={\"plugin\":\"allreduce\",\"options\":{\"bucket_mb\":0.02}}'";
   const auto emulated = [](const std::string& cmd) { return shell("STRATA_EMULATE_DEVICE=1 " + cmd); };
-  const auto cpu = single(dir_.path() / "cpu", " --set /model/dtype=fp32");
+  const auto cpu = single(dir_.path() / "cpu", " --set /model/dtype=fp32 --set /train/eps=0.01 --set /train/grad_clip=0");
   ASSERT_EQ(cpu.code, 0) << cpu.output;
   const auto one_device = emulated("OMP_NUM_THREADS=1 " + test::strata_binary() + run_args(dir_.path() / "d1", device));
   ASSERT_EQ(one_device.code, 0) << one_device.output;
@@ -309,20 +316,28 @@ TEST_F(Distributed, DataParallelismOnTheDevicePathEqualsOneDevice) {
   const auto replicas = [&](const fs::path& out, const std::string& extra) {
     return emulated(std::string(STRATA_MPIEXEC) +
                     " --allow-run-as-root --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 -x STRATA_EMULATE_DEVICE"
-                    " -np 2 " + test::strata_binary() + run_args(out, device + megatron("") + extra));
+                    " -np 2 " + test::strata_binary() + run_args(out, device + extra));
   };
-  const auto dp2 = replicas(dir_.path() / "d2", "");
+  const auto dp2 = replicas(dir_.path() / "d2", megatron(""));
   ASSERT_EQ(dp2.code, 0) << dp2.output;
   EXPECT_NE(dp2.output.find("data parallelism on the devices: 2 replicas"), std::string::npos) << dp2.output;
   expect_same_losses(dir_.path() / "d1", dir_.path() / "d2", 1e-4);
-  const auto serial = replicas(dir_.path() / "d2serial", " --set /train/overlap_grad_reduce=false");
+  // Several buckets a step went through the plugin.
+  double buckets = 0;
+  std::ifstream metrics(dir_.path() / "d2" / "metrics.jsonl");
+  for (std::string line; std::getline(metrics, line);) {
+    const json m = json::parse(line);
+    if (m.value("metric", "") == "allreduce.buckets") buckets = std::max(buckets, m.value("value", 0.0));
+  }
+  EXPECT_GE(buckets, 3.0);
+  const auto serial = replicas(dir_.path() / "d2serial", megatron("") + " --set /train/overlap_grad_reduce=false");
   ASSERT_EQ(serial.code, 0) << serial.output;
   expect_same_losses(dir_.path() / "d1", dir_.path() / "d2serial", 1e-4);
+  const auto accumulated = replicas(dir_.path() / "d2acc", megatron("\"micro_batches\": 2"));
+  ASSERT_EQ(accumulated.code, 0) << accumulated.output;
+  expect_same_losses(dir_.path() / "d1", dir_.path() / "d2acc", 1e-4);
 
-  const auto tp = emulated(std::string(STRATA_MPIEXEC) +
-                           " --allow-run-as-root --oversubscribe --bind-to none -x OMP_NUM_THREADS=1"
-                           " -x STRATA_EMULATE_DEVICE -np 2 " + test::strata_binary() +
-                           run_args(dir_.path() / "dtp", device + megatron("\"tp\": 2")));
+  const auto tp = replicas(dir_.path() / "dtp", megatron("\"tp\": 2"));
   EXPECT_NE(tp.code, 0);
   EXPECT_NE(tp.output.find("runs data parallelism only; this plan has tp=2"), std::string::npos) << tp.output;
 }

@@ -73,6 +73,7 @@ class CudaTrainer final : public DeviceTrainer {
   CudaTrainer& operator=(const CudaTrainer&) = delete;
 
   std::string describe() const override { return name_; }
+  std::string precision() const override { return "bf16 compute, fp32 master weights and AdamW state"; }
   void set_state(const float* params, const float* m, const float* v, int64_t step) override {
     model_.set_parameters(params);
     model_.set_moments(m, v, step);
