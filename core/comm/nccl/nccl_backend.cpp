@@ -230,6 +230,14 @@ extern "C" void strata_nccl_destroy(strata_comm* comm) { free_comm(comm); }
 
 extern "C" int strata_nccl_backend_version(void) { return STRATA_NCCL_BACKEND_VERSION; }
 
+extern "C" void strata_nccl_abort(strata_comm* comm) {
+  if (comm == nullptr) return;
+  Comm* c = of(comm->handle);
+  ncclCommAbort(c->nccl);  // cancels the queued operations; the stream can then be dropped
+  cudaStreamDestroy(c->stream);
+  delete c;
+}
+
 extern "C" int strata_nccl_order_after(strata_comm* comm, void* cuda_event) {
   if (comm == nullptr || cuda_event == nullptr) return static_cast<int>(cudaErrorInvalidValue);
   return static_cast<int>(cudaStreamWaitEvent(of(comm->handle)->stream, static_cast<cudaEvent_t>(cuda_event), 0));

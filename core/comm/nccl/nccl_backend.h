@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define STRATA_NCCL_BACKEND_VERSION 2
+#define STRATA_NCCL_BACKEND_VERSION 3
 
 /* Collective over `bootstrap`: every rank calls it with its CUDA device. NULL on error, with
  * the reason (naming the failing CUDA or NCCL call) in error[error_size]. */
@@ -32,6 +32,10 @@ int strata_nccl_backend_version(void);
  * recorded on the caller's stream): its stream waits for the event on the device, and the
  * host does not block. 0 on success, else the CUDA error code. */
 int strata_nccl_order_after(strata_comm* comm, void* cuda_event);
+/* Frees the communicator without waiting for what it has queued (ncclCommAbort): for error
+ * paths, where an all-reduce the other ranks will never join would block a destroy. */
+typedef void (*strata_nccl_abort_fn)(strata_comm* comm);
+void strata_nccl_abort(strata_comm* comm);
 
 #ifdef __cplusplus
 }

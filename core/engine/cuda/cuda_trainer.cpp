@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -24,6 +25,7 @@ struct NcclModule {
   strata_nccl_create_fn create = nullptr;
   strata_nccl_destroy_fn destroy = nullptr;
   strata_nccl_order_after_fn order_after = nullptr;
+  strata_nccl_abort_fn abort = nullptr;
 
   static NcclModule load() {
     Dl_info self{};
@@ -46,9 +48,11 @@ struct NcclModule {
     m.create = reinterpret_cast<strata_nccl_create_fn>(::dlsym(handle, "strata_nccl_create"));
     m.destroy = reinterpret_cast<strata_nccl_destroy_fn>(::dlsym(handle, "strata_nccl_destroy"));
     m.order_after = reinterpret_cast<strata_nccl_order_after_fn>(::dlsym(handle, "strata_nccl_order_after"));
+    m.abort = reinterpret_cast<strata_nccl_abort_fn>(::dlsym(handle, "strata_nccl_abort"));
     const auto version =
         reinterpret_cast<strata_nccl_backend_version_fn>(::dlsym(handle, "strata_nccl_backend_version"));
-    if (m.create == nullptr || m.destroy == nullptr || m.order_after == nullptr || version == nullptr ||
+    if (m.create == nullptr || m.destroy == nullptr || m.order_after == nullptr || m.abort == nullptr ||
+        version == nullptr ||
         version() != STRATA_NCCL_BACKEND_VERSION)
       throw std::runtime_error(path.string() + " is not a matching Strata NCCL backend (rebuild Strata)");
     return m;  // the library stays loaded for the process: communicators live in its code
@@ -66,7 +70,9 @@ class CudaTrainer final : public DeviceTrainer {
   }
   ~CudaTrainer() override {
     model_.set_grad_ready_hook(nullptr);
-    if (comm_ != nullptr) nccl_.destroy(comm_);  // waits for its stream
+    // Unwinding from an error, an all-reduce the other ranks will never join may be queued:
+    // abort instead of waiting for it. Otherwise destroy, which waits for the stream.
+    if (comm_ != nullptr) (std::uncaught_exceptions() > 0 ? nccl_.abort : nccl_.destroy)(comm_);
     if (backward_done_ != nullptr) cudaEventDestroy(backward_done_);
   }
   CudaTrainer(const CudaTrainer&) = delete;
