@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -76,6 +77,19 @@ class BucketedAggregation {
   uint16_t device_kind_ = STRATA_DEVICE_CPU, device_index_ = 0;
   std::vector<std::pair<strata_grad_bucket, strata_agg_pending*>> started_;
 };
+
+// The gradient hook of one step of `micro_batches` backward passes (GptModel's and
+// DeviceTrainer's set_gradient_hook): it counts the backwards, each of which ends with
+// complete_from == 0, and with `overlap` starts the buckets that the last one completes.
+// Earlier micro-batches only accumulate.
+template <class T>
+std::function<void(int64_t)> start_buckets_in_last_backward(BucketedAggregation<T>& buckets, int64_t micro_batches,
+                                                            bool overlap) {
+  return [&buckets, micro_batches, overlap, backwards = int64_t{0}](int64_t complete_from) mutable {
+    if (overlap && backwards == micro_batches - 1) buckets.ready_from(static_cast<uint64_t>(complete_from));
+    if (complete_from == 0) ++backwards;
+  };
+}
 
 // All buckets of grads [total], started and waited for at once.
 template <class T>

@@ -581,12 +581,8 @@ void Run<T>::train_step(const kernels::cpu::LrSchedule& schedule) {
   // accumulate), so their communication can overlap the rest of that backward.
   BucketedAggregation<T> buckets(plugins_->aggregation(), dp_comm_, model_->grads(),
                                  static_cast<uint64_t>(model_->layout().total_count()), bucket_elems_, step_);
-  int64_t backwards = 0;
-  if (doc_["train"]["overlap_grad_reduce"].get<bool>())
-    model_->set_gradient_hook([&](int64_t complete_from) {
-      if (backwards == micro_batches_ - 1) buckets.ready_from(static_cast<uint64_t>(complete_from));
-      if (complete_from == 0) ++backwards;
-    });
+  model_->set_gradient_hook(
+      start_buckets_in_last_backward(buckets, micro_batches_, doc_["train"]["overlap_grad_reduce"].get<bool>()));
   // The hook refers to this frame: it must not outlive it, even when a step throws.
   struct ClearHook {
     engine::GptModel<T>& model;
@@ -625,14 +621,10 @@ void Run<T>::train_step_on_device(const kernels::cpu::LrSchedule& schedule) {
     device_->zero_grads();
     const double loss_scale = 1.0 / static_cast<double>(micro_batches_ * (prescaled_ ? dp_ : 1));
     std::optional<BucketedAggregation<T>> buckets;
-    int64_t backwards = 0;
     if (device_comm_ != nullptr) {
       buckets.emplace(plugins_->aggregation(), device_comm_, device_->gradients(), bucket_elems_, step_);
-      const bool overlap = doc_["train"]["overlap_grad_reduce"].get<bool>();
-      device_->set_gradient_hook([&, overlap](int64_t complete_from) {
-        if (overlap && backwards == micro_batches_ - 1) buckets->ready_from(static_cast<uint64_t>(complete_from));
-        if (complete_from == 0) ++backwards;
-      });
+      device_->set_gradient_hook(
+          start_buckets_in_last_backward(*buckets, micro_batches_, doc_["train"]["overlap_grad_reduce"].get<bool>()));
     }
     // The hook refers to this frame: it must not outlive it, even when a step throws.
     struct ClearHook {

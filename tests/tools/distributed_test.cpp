@@ -42,12 +42,15 @@ std::string run_args(const fs::path& out, const std::string& extra) {
          extra;
 }
 
-Result single(const fs::path& out, const std::string& extra = "") {
-  return shell("OMP_NUM_THREADS=1 " + test::strata_binary() + run_args(out, extra));
+// `env`: an extra environment variable for strata, "NAME=value" (forwarded to every rank).
+Result single(const fs::path& out, const std::string& extra = "", const std::string& env = "") {
+  return shell(env + " OMP_NUM_THREADS=1 " + test::strata_binary() + run_args(out, extra));
 }
 
-Result ranks(int n, const fs::path& out, const std::string& extra = "") {
-  return shell(std::string(STRATA_MPIEXEC) + " --allow-run-as-root --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 -np " +
+Result ranks(int n, const fs::path& out, const std::string& extra = "", const std::string& env = "") {
+  const std::string forward = env.empty() ? "" : " -x " + env.substr(0, env.find('='));
+  return shell(env + " " + std::string(STRATA_MPIEXEC) +
+               " --allow-run-as-root --oversubscribe --bind-to none -x OMP_NUM_THREADS=1" + forward + " -np " +
                std::to_string(n) + " " + test::strata_binary() + run_args(out, extra));
 }
 
@@ -305,20 +308,15 @@ TEST_F(Distributed, DataParallelismOnTheDevicePathEqualsOneDevice) {
   const std::string device =
       " --set /model/dtype=fp32 --set /model/device=cuda --set /train/eps=0.01 --set /train/grad_clip=0"
       " --set '/tiers/aggregation={\"plugin\":\"allreduce\",\"options\":{\"bucket_mb\":0.02}}'";
-  const auto emulated = [](const std::string& cmd) { return shell("STRATA_EMULATE_DEVICE=1 " + cmd); };
+  const std::string emulate = "STRATA_EMULATE_DEVICE=1";
   const auto cpu = single(dir_.path() / "cpu", " --set /model/dtype=fp32 --set /train/eps=0.01 --set /train/grad_clip=0");
   ASSERT_EQ(cpu.code, 0) << cpu.output;
-  const auto one_device = emulated("OMP_NUM_THREADS=1 " + test::strata_binary() + run_args(dir_.path() / "d1", device));
+  const auto one_device = single(dir_.path() / "d1", device, emulate);
   ASSERT_EQ(one_device.code, 0) << one_device.output;
   EXPECT_NE(one_device.output.find("emulated device"), std::string::npos) << one_device.output;
   expect_same_losses(dir_.path() / "cpu", dir_.path() / "d1", 1e-9);
 
-  const auto replicas = [&](const fs::path& out, const std::string& extra) {
-    return emulated(std::string(STRATA_MPIEXEC) +
-                    " --allow-run-as-root --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 -x STRATA_EMULATE_DEVICE"
-                    " -np 2 " + test::strata_binary() + run_args(out, device + extra));
-  };
-  const auto dp2 = replicas(dir_.path() / "d2", megatron(""));
+  const auto dp2 = ranks(2, dir_.path() / "d2", device + megatron(""), emulate);
   ASSERT_EQ(dp2.code, 0) << dp2.output;
   EXPECT_NE(dp2.output.find("data parallelism on the devices: 2 replicas"), std::string::npos) << dp2.output;
   expect_same_losses(dir_.path() / "d1", dir_.path() / "d2", 1e-4);
@@ -330,14 +328,15 @@ TEST_F(Distributed, DataParallelismOnTheDevicePathEqualsOneDevice) {
     if (m.value("metric", "") == "allreduce.buckets") buckets = std::max(buckets, m.value("value", 0.0));
   }
   EXPECT_GE(buckets, 3.0);
-  const auto serial = replicas(dir_.path() / "d2serial", megatron("") + " --set /train/overlap_grad_reduce=false");
+  const auto serial =
+      ranks(2, dir_.path() / "d2serial", device + megatron("") + " --set /train/overlap_grad_reduce=false", emulate);
   ASSERT_EQ(serial.code, 0) << serial.output;
   expect_same_losses(dir_.path() / "d1", dir_.path() / "d2serial", 1e-4);
-  const auto accumulated = replicas(dir_.path() / "d2acc", megatron("\"micro_batches\": 2"));
+  const auto accumulated = ranks(2, dir_.path() / "d2acc", device + megatron("\"micro_batches\": 2"), emulate);
   ASSERT_EQ(accumulated.code, 0) << accumulated.output;
   expect_same_losses(dir_.path() / "d1", dir_.path() / "d2acc", 1e-4);
 
-  const auto tp = replicas(dir_.path() / "dtp", megatron("\"tp\": 2"));
+  const auto tp = ranks(2, dir_.path() / "dtp", device + megatron("\"tp\": 2"), emulate);
   EXPECT_NE(tp.code, 0);
   EXPECT_NE(tp.output.find("runs data parallelism only; this plan has tp=2"), std::string::npos) << tp.output;
 }
