@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/parallel.h"
 
 namespace strata::kernels::cpu {
 namespace {
@@ -45,12 +46,16 @@ void store(T* p, const V& v) {
   std::memcpy(p, &v, sizeof v);
 }
 
-// Register tile: kTileRows rows x two vectors of columns, accumulated over the
-// whole inner dimension before C is touched once.
-constexpr int kTileRows = 4;
+// Register tile: up to kTileRows rows x kTileVecs vectors of columns,
+// accumulated over the whole inner dimension before C is touched once. 6 x 2
+// keeps 12 accumulators in flight (Zen/Skylake need 8-10 to cover the FMA
+// latency on both pipes) plus 2 B vectors and one broadcast: 15 of the 16 ymm
+// registers.
+constexpr int kTileRows = 6;
+constexpr int kTileVecs = 2;
 template <class T>
-constexpr index_t kTileCols =
-    2 * static_cast<index_t>(sizeof(typename Vec32<T>::type) / sizeof(T));
+constexpr index_t kLanes =
+    static_cast<index_t>(sizeof(typename Vec32<T>::type) / sizeof(T));
 
 // Operand A is read through strides so that both A and A^T can be fed
 // without copies: A(i,p) = a[i*rs + p*cs].
@@ -61,42 +66,44 @@ struct StridedA {
   const T* at(index_t i, index_t p) const { return a + i * rs + p * cs; }
 };
 
-// C[kTileRows x kTileCols] (+)= alpha * A·B with B row-major (ldb).
-template <class T>
+// C[MR x NV vectors] (+)= alpha * A·B with B row-major (ldb). MR and NV are
+// template arguments so that the ragged row edge (MR < kTileRows) and the
+// one-vector column edge keep their accumulators in registers too.
+template <class T, int MR, int NV>
 void gemm_tile(index_t k, T alpha, StridedA<T> a, const T* b, index_t ldb,
                T* c, index_t ldc, bool accumulate) {
   using V = typename Vec32<T>::type;
-  constexpr index_t L = sizeof(V) / sizeof(T);
-  V acc[kTileRows][2] = {};
+  constexpr index_t L = kLanes<T>;
+  V acc[MR][NV] = {};
   for (index_t p = 0; p < k; ++p) {
-    V b0, b1;
-    load(b0, b + p * ldb);
-    load(b1, b + p * ldb + L);
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) load(bv[v], b + p * ldb + v * L);
 #pragma GCC unroll 8
-    for (int r = 0; r < kTileRows; ++r) {
+    for (int r = 0; r < MR; ++r) {
       const T ar = *a.at(r, p);
-      acc[r][0] += ar * b0;
-      acc[r][1] += ar * b1;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] += ar * bv[v];
     }
   }
 #pragma GCC unroll 8
-  for (int r = 0; r < kTileRows; ++r) {
-    T* cr = c + r * ldc;
-    V c0 = alpha * acc[r][0], c1 = alpha * acc[r][1];
-    if (accumulate) {
-      V old0, old1;
-      load(old0, cr);
-      load(old1, cr + L);
-      c0 += old0;
-      c1 += old1;
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      T* cr = c + r * ldc + v * L;
+      V out = alpha * acc[r][v];
+      if (accumulate) {
+        V old;
+        load(old, cr);
+        out += old;
+      }
+      store(cr, out);
     }
-    store(cr, c0);
-    store(cr + L, c1);
   }
 }
 
-// Ragged edge of the same product (mr < kTileRows or nc < kTileCols): plain
-// loops, same summation order over p as gemm_tile.
+// Columns left over after the whole vectors (nc < kLanes): plain loops, same
+// summation order over p as gemm_tile.
 template <class T>
 void gemm_edge(index_t mr, index_t nc, index_t k, T alpha, StridedA<T> a,
                const T* b, index_t ldb, T* c, index_t ldc, bool accumulate) {
@@ -109,22 +116,35 @@ void gemm_edge(index_t mr, index_t nc, index_t k, T alpha, StridedA<T> a,
     }
 }
 
+// One band of MR rows across all n columns: whole kTileVecs-vector tiles,
+// then one-vector tiles, then the scalar edge.
+template <class T, int MR>
+void gemm_band(index_t n, index_t k, T alpha, StridedA<T> a, const T* b,
+               index_t ldb, T* c, index_t ldc, bool accumulate) {
+  constexpr index_t L = kLanes<T>, W = kTileVecs * L;
+  index_t j = 0;
+  for (; j + W <= n; j += W)
+    gemm_tile<T, MR, kTileVecs>(k, alpha, a, b + j, ldb, c + j, ldc, accumulate);
+  for (; j + L <= n; j += L)
+    gemm_tile<T, MR, 1>(k, alpha, a, b + j, ldb, c + j, ldc, accumulate);
+  if (j < n) gemm_edge(MR, n - j, k, alpha, a, b + j, ldb, c + j, ldc, accumulate);
+}
+
 // C[m,n] (+)= alpha * A[m,k] · B[k,n]. Every C element is summed over p in
 // order, whatever the tiling, so results do not depend on thread count.
 template <class T>
 void small_gemm(index_t m, index_t n, index_t k, T alpha, StridedA<T> a,
                 const T* b, index_t ldb, T* c, index_t ldc, bool accumulate) {
-  constexpr index_t W = kTileCols<T>;
   for (index_t i = 0; i < m; i += kTileRows) {
-    const index_t mr = std::min<index_t>(kTileRows, m - i);
     const StridedA<T> ai{a.at(i, 0), a.rs, a.cs};
-    for (index_t j = 0; j < n; j += W) {
-      const index_t nc = std::min(W, n - j);
-      if (mr == kTileRows && nc == W)
-        gemm_tile(k, alpha, ai, b + j, ldb, c + i * ldc + j, ldc, accumulate);
-      else
-        gemm_edge(mr, nc, k, alpha, ai, b + j, ldb, c + i * ldc + j, ldc,
-                  accumulate);
+    T* ci = c + i * ldc;
+    switch (std::min<index_t>(kTileRows, m - i)) {
+      case 6: gemm_band<T, 6>(n, k, alpha, ai, b, ldb, ci, ldc, accumulate); break;
+      case 5: gemm_band<T, 5>(n, k, alpha, ai, b, ldb, ci, ldc, accumulate); break;
+      case 4: gemm_band<T, 4>(n, k, alpha, ai, b, ldb, ci, ldc, accumulate); break;
+      case 3: gemm_band<T, 3>(n, k, alpha, ai, b, ldb, ci, ldc, accumulate); break;
+      case 2: gemm_band<T, 2>(n, k, alpha, ai, b, ldb, ci, ldc, accumulate); break;
+      default: gemm_band<T, 1>(n, k, alpha, ai, b, ldb, ci, ldc, accumulate); break;
     }
   }
 }
@@ -177,12 +197,21 @@ HeadScratch<T> thread_scratch(T* scratch, const AttentionShape& sh) {
           ld};
 }
 
-// dst[d*ldd + j] = rows[j*ld + d]
+// dst[d*ldd + j] = rows[j*ld + d], a band of kTransposeBand rows at a time so
+// that the band's source rows stay in L1 while each destination row gets a
+// short contiguous run (element by element over j, every store landed in a
+// different destination row).
+constexpr index_t kTransposeBand = 16;
 template <class T>
 void transpose_head(T* dst, index_t ldd, const T* rows, index_t ld, index_t S,
                     index_t HS) {
-  for (index_t j = 0; j < S; ++j)
-    for (index_t d = 0; d < HS; ++d) dst[d * ldd + j] = rows[j * ld + d];
+  for (index_t j0 = 0; j0 < S; j0 += kTransposeBand) {
+    const index_t j1 = std::min(S, j0 + kTransposeBand);
+    for (index_t d = 0; d < HS; ++d) {
+      T* out = dst + d * ldd;
+      for (index_t j = j0; j < j1; ++j) out[j] = rows[j * ld + d];
+    }
+  }
 }
 
 // s[r, j] = scale * q_{i0+r} · k_j for the block's rows and keys j < i1.
@@ -195,18 +224,35 @@ void block_scores(T* s, const HeadQkv<const T*>& hd, const HeadScratch<T>& ws,
              ws.kt, ws.ld, s, ws.ld, false);
 }
 
+// Largest of x[0..n), n >= 1, over 8 independent lanes so that it vectorises
+// (max is exact, so the lane order does not matter).
+template <class T>
+T row_max(const T* x, index_t n) {
+  constexpr int kL = 8;
+  T lane[kL];
+  for (int l = 0; l < kL; ++l) lane[l] = x[0];
+  index_t j = 0;
+  for (; j + kL <= n; j += kL)
+    for (int l = 0; l < kL; ++l) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
+  for (; j < n; ++j) lane[0] = x[j] > lane[0] ? x[j] : lane[0];
+  T m = lane[0];
+  for (int l = 1; l < kL; ++l) m = lane[l] > m ? lane[l] : m;
+  return m;
+}
+
 // Forward softmax of each causal score row, in place: max-subtracted exps,
-// their sum in double, lse = max + log(sum) saved for the backward, and
-// p = exp(s - max) / sum. Zeros for i < j < i1 so that block products may run
-// over all keys < i1.
+// their sum in double (detail::serial_sum's fixed lanes, so it vectorises and
+// stays independent of the thread count), lse = max + log(sum) saved for the
+// backward, and p = exp(s - max) / sum. Zeros for i < j < i1 so that block
+// products may run over all keys < i1.
 template <class T>
 void block_softmax(T* s, index_t ld, T* lse, index_t i0, index_t i1) {
   for (index_t i = i0; i < i1; ++i) {
     T* row = s + (i - i0) * ld;
-    const T m = *std::max_element(row, row + i + 1);
+    const T m = row_max(row, i + 1);
     for (index_t j = 0; j <= i; ++j) row[j] = detail::exp_of(row[j] - m);  // vectorises
-    double sum = 0.0;
-    for (index_t j = 0; j <= i; ++j) sum += row[j];
+    const double sum = detail::serial_sum(
+        0, i + 1, [row](index_t j) { return static_cast<double>(row[j]); });
     lse[i] = static_cast<T>(static_cast<double>(m) + std::log(sum));
     const T inv = static_cast<T>(1.0 / sum);
     for (index_t j = 0; j <= i; ++j) row[j] *= inv;
@@ -247,9 +293,9 @@ void block_dscores(T* dp, const T* p, index_t ld, index_t i0, index_t i1) {
   for (index_t i = i0; i < i1; ++i) {
     const T* pr = p + (i - i0) * ld;
     T* dr = dp + (i - i0) * ld;
-    double dot_pd = 0.0;
-    for (index_t j = 0; j <= i; ++j) dot_pd += pr[j] * dr[j];
-    const T c = static_cast<T>(dot_pd);
+    const T c = static_cast<T>(detail::serial_sum(0, i + 1, [pr, dr](index_t j) {
+      return static_cast<double>(pr[j] * dr[j]);
+    }));
     for (index_t j = 0; j <= i; ++j) dr[j] = pr[j] * (dr[j] - c);
     std::fill(dr + i + 1, dr + i1, T{0});
   }
@@ -345,7 +391,10 @@ void attention_forward(T* out, T* lse, T* probs_out, const T* qkv,
                        const AttentionShape& shape, T* scratch, int n_threads) {
   check_args(shape, n_threads);
   // num_threads bounds the team, so omp_get_thread_num() indexes a valid
-  // scratch slot; each (b,h) costs the same, hence a static schedule.
+  // scratch slot. Each (b,h) costs the same, hence a static schedule, which
+  // also gives each thread a contiguous run of heads: neighbouring heads
+  // share cache lines of dqkv, which a dynamic schedule would make the
+  // threads write at the same time (measured: a 50% slower backward).
 #pragma omp parallel for schedule(static) num_threads(n_threads) \
     if (worth_parallel(shape))
   for (index_t bh = 0; bh < shape.B * shape.NH; ++bh)

@@ -15,6 +15,11 @@ constexpr AttentionShape kMultiBlock{1, 2 * kAttentionQueryBlock + 3, 8, 2};
 // HS = 16 fills whole register tiles along the head dimension (HS = 4 above
 // only takes the ragged-edge path there).
 constexpr AttentionShape kWideHead{1, kAttentionQueryBlock + 5, 32, 2};
+// HS = 24 (float: a two-vector tile plus a one-vector tile per row band) and
+// HS = 20 (a scalar column edge besides); 39 rows also leave row bands of
+// every height below the register tile's six.
+constexpr AttentionShape kMixedHead{1, 2 * kAttentionQueryBlock + 7, 48, 2};
+constexpr AttentionShape kRaggedHead{2, kAttentionQueryBlock + 3, 40, 2};
 
 index_t qkv_size(const AttentionShape& sh) { return sh.B * sh.S * 3 * sh.C; }
 index_t out_size(const AttentionShape& sh) { return sh.B * sh.S * sh.C; }
@@ -94,7 +99,7 @@ TEST(Attention, ScratchIsPerThreadAndLinearInSequenceLength) {
 }
 
 TEST(Attention, ForwardMatchesNaiveReference) {
-  for (const AttentionShape& sh : {kSmall, kMultiBlock, kWideHead}) {
+  for (const AttentionShape& sh : {kSmall, kMultiBlock, kWideHead, kMixedHead, kRaggedHead}) {
     const Vec qkv = testing::random_uniform(qkv_size(sh), 1, -2.0, 2.0);
     const Naive ref = naive_attention(qkv, sh);
     const Forward<double> f = forward(qkv, sh);
@@ -130,7 +135,7 @@ TEST(Attention, FutureTokensDoNotChangeEarlierOutputs) {
 }
 
 TEST(Attention, CapturedProbabilitiesAreTheCausalSoftmax) {
-  for (const AttentionShape& sh : {kMultiBlock, kWideHead}) {
+  for (const AttentionShape& sh : {kMultiBlock, kWideHead, kMixedHead, kRaggedHead}) {
     const Vec qkv = testing::random_uniform(qkv_size(sh), 4, -2.0, 2.0);
     const Naive ref = naive_attention(qkv, sh);
     const Forward<double> plain = forward(qkv, sh), f = forward(qkv, sh, true);
@@ -152,12 +157,19 @@ TEST(Attention, CapturedProbabilitiesAreTheCausalSoftmax) {
 }
 
 TEST(Attention, BackwardMatchesFiniteDifferences) {
-  for (const AttentionShape& sh : {kSmall, kMultiBlock, kWideHead}) {
-    Vec qkv = testing::random_uniform(qkv_size(sh), 5, -2.0, 2.0);
+  for (const AttentionShape& sh : {kSmall, kMultiBlock, kWideHead, kMixedHead, kRaggedHead}) {
+    // Wider heads sum more products into each score; inputs in [-2, 2] would
+    // make the softmax so peaked that the central differences' own
+    // truncation error exceeds the tolerance.
+    const double range = sh.head_size() > 16 ? 1.0 : 2.0;
+    Vec qkv = testing::random_uniform(qkv_size(sh), 5, -range, range);
     const Vec r = testing::random_uniform(out_size(sh), 6);
     const Backward<double> g = backward(qkv, r, sh);
     auto loss = [&] { return testing::project(forward(qkv, sh).out, r); };
-    testing::expect_grad_near(g.dqkv, testing::numeric_grad(qkv, loss),
+    // Step 1e-5, not the default 1e-6: the larger shapes' losses sum ~2000
+    // terms, and their rounding error over a 1e-6 step (~1e-16 |L| / h)
+    // reaches the 1e-8 absolute tolerance; truncation stays ~h^2.
+    testing::expect_grad_near(g.dqkv, testing::numeric_grad(qkv, loss, 1e-5),
                               "dqkv_S" + std::to_string(sh.S) + "_HS" +
                                   std::to_string(sh.head_size()));
   }
@@ -197,7 +209,7 @@ TEST(Attention, CapturedProbabilityGradientIsDoutDotV) {
 }
 
 TEST(Attention, FloatMatchesDouble) {
-  for (const AttentionShape& sh : {kMultiBlock, kWideHead}) {
+  for (const AttentionShape& sh : {kMultiBlock, kWideHead, kMixedHead, kRaggedHead}) {
     const Vec qkv = testing::random_uniform(qkv_size(sh), 12, -2.0, 2.0);
     const Vec dout = testing::random_uniform(out_size(sh), 13);
     const auto fqkv = testing::convert<float>(qkv), fdout = testing::convert<float>(dout);
