@@ -197,21 +197,71 @@ HeadScratch<T> thread_scratch(T* scratch, const AttentionShape& sh) {
           ld};
 }
 
-// dst[d*ldd + j] = rows[j*ld + d], a band of kTransposeBand rows at a time so
-// that the band's source rows stay in L1 while each destination row gets a
-// short contiguous run (element by element over j, every store landed in a
-// different destination row).
+// dst[d*ldd + j] = rows[j*ld + d] for j < S, d < HS: the scalar loops, a
+// band of kTransposeBand rows at a time so that the band's source rows stay
+// in L1 while each destination row gets a short contiguous run. Used whole for
+// double and for the edges of the float version below.
 constexpr index_t kTransposeBand = 16;
 template <class T>
-void transpose_head(T* dst, index_t ldd, const T* rows, index_t ld, index_t S,
-                    index_t HS) {
-  for (index_t j0 = 0; j0 < S; j0 += kTransposeBand) {
+void transpose_scalar(T* dst, index_t ldd, const T* rows, index_t ld,
+                      index_t j_begin, index_t S, index_t d_begin, index_t HS) {
+  for (index_t j0 = j_begin; j0 < S; j0 += kTransposeBand) {
     const index_t j1 = std::min(S, j0 + kTransposeBand);
-    for (index_t d = 0; d < HS; ++d) {
+    for (index_t d = d_begin; d < HS; ++d) {
       T* out = dst + d * ldd;
       for (index_t j = j0; j < j1; ++j) out[j] = rows[j * ld + d];
     }
   }
+}
+
+template <class T>
+void transpose_head(T* dst, index_t ldd, const T* rows, index_t ld, index_t S,
+                    index_t HS) {
+  transpose_scalar(dst, ldd, rows, ld, 0, S, 0, HS);
+}
+
+// The float version moves 8 x 8 blocks through registers (the unpack /
+// shuffle / 128-bit-lane permute sequence of the classic AVX transpose):
+// element by element, the transposes of K and V were a quarter of the
+// attention's own (non-product) time.
+using F8 = Vec32<float>::type;
+using I8 = int __attribute__((vector_size(32)));
+
+void transpose_8x8(F8 (&r)[8]) {
+  const I8 lo{0, 8, 1, 9, 4, 12, 5, 13}, hi{2, 10, 3, 11, 6, 14, 7, 15};
+  const I8 even{0, 1, 8, 9, 4, 5, 12, 13}, odd{2, 3, 10, 11, 6, 7, 14, 15};
+  const I8 low128{0, 1, 2, 3, 8, 9, 10, 11}, high128{4, 5, 6, 7, 12, 13, 14, 15};
+  F8 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = __builtin_shuffle(r[2 * i], r[2 * i + 1], lo);
+    t[2 * i + 1] = __builtin_shuffle(r[2 * i], r[2 * i + 1], hi);
+  }
+  // u[0..3]: rows 0-3's columns {0,4}, {1,5}, {2,6}, {3,7}; u[4..7]: rows 4-7's.
+  for (int h = 0; h < 2; ++h) {
+    u[4 * h + 0] = __builtin_shuffle(t[4 * h], t[4 * h + 2], even);
+    u[4 * h + 1] = __builtin_shuffle(t[4 * h], t[4 * h + 2], odd);
+    u[4 * h + 2] = __builtin_shuffle(t[4 * h + 1], t[4 * h + 3], even);
+    u[4 * h + 3] = __builtin_shuffle(t[4 * h + 1], t[4 * h + 3], odd);
+  }
+  for (int c = 0; c < 4; ++c) {
+    r[c] = __builtin_shuffle(u[c], u[c + 4], low128);
+    r[c + 4] = __builtin_shuffle(u[c], u[c + 4], high128);
+  }
+}
+
+template <>
+void transpose_head<float>(float* dst, index_t ldd, const float* rows,
+                           index_t ld, index_t S, index_t HS) {
+  const index_t S8 = S / 8 * 8, HS8 = HS / 8 * 8;
+  for (index_t j = 0; j < S8; j += 8)
+    for (index_t d = 0; d < HS8; d += 8) {
+      F8 r[8];
+      for (int i = 0; i < 8; ++i) load(r[i], rows + (j + i) * ld + d);
+      transpose_8x8(r);
+      for (int i = 0; i < 8; ++i) store(dst + (d + i) * ldd + j, r[i]);
+    }
+  transpose_scalar(dst, ldd, rows, ld, S8, S, 0, HS);    // the last rows
+  transpose_scalar(dst, ldd, rows, ld, 0, S8, HS8, HS);  // the last columns
 }
 
 // s[r, j] = scale * q_{i0+r} · k_j for the block's rows and keys j < i1.
@@ -224,19 +274,26 @@ void block_scores(T* s, const HeadQkv<const T*>& hd, const HeadScratch<T>& ws,
              ws.kt, ws.ld, s, ws.ld, false);
 }
 
-// Largest of x[0..n), n >= 1, over 8 independent lanes so that it vectorises
-// (max is exact, so the lane order does not matter).
+// Largest of x[0..n), n >= 1, a vector of lanes at a time (max is exact, so
+// the lane order does not matter). Written with the vector type because GCC
+// left the equivalent loop over a lane array scalar.
 template <class T>
 T row_max(const T* x, index_t n) {
-  constexpr int kL = 8;
-  T lane[kL];
-  for (int l = 0; l < kL; ++l) lane[l] = x[0];
+  using V = typename Vec32<T>::type;
+  constexpr index_t L = kLanes<T>;
+  T m = x[0];
   index_t j = 0;
-  for (; j + kL <= n; j += kL)
-    for (int l = 0; l < kL; ++l) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
-  for (; j < n; ++j) lane[0] = x[j] > lane[0] ? x[j] : lane[0];
-  T m = lane[0];
-  for (int l = 1; l < kL; ++l) m = lane[l] > m ? lane[l] : m;
+  if (n >= L) {
+    V acc;
+    load(acc, x);
+    for (j = L; j + L <= n; j += L) {
+      V v;
+      load(v, x + j);
+      acc = v > acc ? v : acc;
+    }
+    for (index_t l = 0; l < L; ++l) m = acc[l] > m ? acc[l] : m;
+  }
+  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
   return m;
 }
 
