@@ -8,31 +8,35 @@ namespace strata::kernels::cpu {
 namespace {
 
 // Two-pass mean/variance in double: one extra pass over C values avoids the
-// cancellation of E[x^2] - E[x]^2 when |mean| >> std.
+// cancellation of E[x^2] - E[x]^2 when |mean| >> std. Both sums run over
+// serial_sum's fixed lanes, which vectorise: a single double chain waits 4
+// cycles per term, and the two chains made the LayerNorm forward 3% of a
+// shape-a step.
 template <class T>
 void row_stats(const T* x, index_t C, double& mean, double& rstd) {
-  double s = 0.0;
-  for (index_t c = 0; c < C; ++c) s += x[c];
+  const double s = detail::serial_sum(0, C, [x](index_t c) { return static_cast<double>(x[c]); });
   mean = s / static_cast<double>(C);
-  double v = 0.0;
-  for (index_t c = 0; c < C; ++c) {
-    const double d = x[c] - mean;
-    v += d * d;
-  }
+  const double m = mean;
+  const double v = detail::serial_sum(0, C, [x, m](index_t c) {
+    const double d = x[c] - m;
+    return d * d;
+  });
   rstd = 1.0 / std::sqrt(v / static_cast<double>(C) + kLayerNormEps);
 }
 
 // dinp for one row: with g = weight*dout and xhat the normalised input,
-// dinp += rstd * (g - mean(g) - xhat * mean(g*xhat)).
+// dinp += rstd * (g - mean(g) - xhat * mean(g*xhat)). The two row sums are two
+// serial_sum passes (see row_stats): one loop accumulating both was left
+// scalar by GCC, and the row is in L1 for the second pass.
 template <class T>
 void row_backward(T* dx, const T* dy, const T* x, const T* w, T m, T r,
                   index_t C) {
-  double g_sum = 0.0, gx_sum = 0.0;
-  for (index_t c = 0; c < C; ++c) {
-    const T g = w[c] * dy[c];
-    g_sum += g;
-    gx_sum += g * ((x[c] - m) * r);
-  }
+  const double g_sum = detail::serial_sum(0, C, [w, dy](index_t c) {
+    return static_cast<double>(w[c] * dy[c]);
+  });
+  const double gx_sum = detail::serial_sum(0, C, [w, dy, x, m, r](index_t c) {
+    return static_cast<double>(w[c] * dy[c] * ((x[c] - m) * r));
+  });
   const T g_mean = static_cast<T>(g_sum / static_cast<double>(C));
   const T gx_mean = static_cast<T>(gx_sum / static_cast<double>(C));
   for (index_t c = 0; c < C; ++c) {
