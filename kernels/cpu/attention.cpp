@@ -274,29 +274,6 @@ void block_scores(T* s, const HeadQkv<const T*>& hd, const HeadScratch<T>& ws,
              ws.kt, ws.ld, s, ws.ld, false);
 }
 
-// Largest of x[0..n), n >= 1, a vector of lanes at a time (max is exact, so
-// the lane order does not matter). Written with the vector type because GCC
-// left the equivalent loop over a lane array scalar.
-template <class T>
-T row_max(const T* x, index_t n) {
-  using V = typename Vec32<T>::type;
-  constexpr index_t L = kLanes<T>;
-  T m = x[0];
-  index_t j = 0;
-  if (n >= L) {
-    V acc;
-    load(acc, x);
-    for (j = L; j + L <= n; j += L) {
-      V v;
-      load(v, x + j);
-      acc = v > acc ? v : acc;
-    }
-    for (index_t l = 0; l < L; ++l) m = acc[l] > m ? acc[l] : m;
-  }
-  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
-  return m;
-}
-
 // Forward softmax of each causal score row, in place: max-subtracted exps,
 // their sum in double (detail::serial_sum's fixed lanes, so it vectorises and
 // stays independent of the thread count), lse = max + log(sum) saved for the
@@ -306,7 +283,7 @@ template <class T>
 void block_softmax(T* s, index_t ld, T* lse, index_t i0, index_t i1) {
   for (index_t i = i0; i < i1; ++i) {
     T* row = s + (i - i0) * ld;
-    const T m = row_max(row, i + 1);
+    const T m = detail::max_of(row, i + 1);
     for (index_t j = 0; j <= i; ++j) row[j] = detail::exp_of(row[j] - m);  // vectorises
     const double sum = detail::serial_sum(
         0, i + 1, [row](index_t j) { return static_cast<double>(row[j]); });

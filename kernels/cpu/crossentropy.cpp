@@ -26,7 +26,7 @@ void check_targets(const token_t* targets, index_t N, index_t V) {
 // log(sum_j exp(x_j)) with the max subtracted so exp never overflows.
 template <class T>
 double row_logsumexp(const T* x, index_t V) {
-  const T m = *std::max_element(x, x + V);
+  const T m = detail::max_of(x, V);
   return static_cast<double>(m) + std::log(detail::sum_exp(x, m, V));
 }
 

@@ -43,6 +43,17 @@ inline float exp_fast(float x) {
 inline float exp_of(float x) { return exp_fast(x); }
 inline double exp_of(double x) { return std::exp(x); }
 
+// Largest of x[0..n), n >= 1, vectorised through an OpenMP simd max reduction (exact, so the
+// lane order does not matter; std::max_element and a plain loop both stay scalar). The
+// kernel files that include this header are built with OpenMP.
+template <class T>
+T max_of(const T* x, int64_t n) {
+  T m = x[0];
+#pragma omp simd reduction(max : m)
+  for (int64_t j = 1; j < n; ++j) m = x[j] > m ? x[j] : m;
+  return m;
+}
+
 // sum_j exp(x_j - m) for j < n, the exps in T and their sum in double (softmax rows of ~50k
 // terms of very different sizes), a chunk at a time so that the exps vectorise, and the sum
 // over kSumLanes fixed lanes so that it does too (one serial double chain was 4 cycles per

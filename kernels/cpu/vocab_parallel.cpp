@@ -72,7 +72,7 @@ template <class T>
 void crossentropy_slice_max(double* rowmax, const T* logits, index_t N, index_t Vl) {
   detail::parallel_for(N, min_rows(Vl), [&](index_t n) {
     const T* x = logits + n * Vl;
-    rowmax[n] = Vl > 0 ? static_cast<double>(*std::max_element(x, x + Vl)) : -std::numeric_limits<double>::infinity();
+    rowmax[n] = Vl > 0 ? static_cast<double>(detail::max_of(x, Vl)) : -std::numeric_limits<double>::infinity();
   });
 }
 

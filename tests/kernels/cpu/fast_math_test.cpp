@@ -43,5 +43,19 @@ TEST(FastMathTest, SumExpMatchesADoubleSumAcrossChunks) {
   EXPECT_EQ(detail::sum_exp(x.data(), m, 0), 0.0);
 }
 
+TEST(FastMathTest, MaxOfFindsTheLargestWhereverItIs) {
+  // Every length from 1 to 40 (whole vectors and ragged tails) and every position of the
+  // largest value, among negative values so that a lane left at 0 would show.
+  for (int64_t n = 1; n <= 40; ++n)
+    for (int64_t at = 0; at < n; ++at) {
+      std::vector<float> x(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = -100.0f - static_cast<float>(i % 7);
+      x[static_cast<size_t>(at)] = -3.5f;
+      ASSERT_EQ(detail::max_of(x.data(), n), -3.5f) << "n " << n << " at " << at;
+    }
+  const std::vector<double> d{-1e300, -2.0, -1e-300};
+  EXPECT_EQ(detail::max_of(d.data(), 3), -1e-300);
+}
+
 }  // namespace
 }  // namespace strata::kernels::cpu
