@@ -85,16 +85,21 @@ void gelu_forward(T* out, const T* inp, index_t n) {
 }
 
 template <class T>
-void gelu_backward(T* dinp, const T* inp, const T* dout, index_t n) {
+void gelu_backward(T* dinp, const T* inp, const T* dout, index_t n, bool accumulate) {
   for_each_chunk<T>(n, [&](index_t lo, index_t hi) {
+    if (accumulate) {
 #pragma omp simd
-    for (index_t i = lo; i < hi; ++i) dinp[i] += gelu_grad(inp[i]) * dout[i];
+      for (index_t i = lo; i < hi; ++i) dinp[i] += gelu_grad(inp[i]) * dout[i];
+    } else {
+#pragma omp simd
+      for (index_t i = lo; i < hi; ++i) dinp[i] = gelu_grad(inp[i]) * dout[i];
+    }
   });
 }
 
 #define STRATA_INSTANTIATE(T)                                 \
   template void gelu_forward<T>(T*, const T*, index_t);       \
-  template void gelu_backward<T>(T*, const T*, const T*, index_t);
+  template void gelu_backward<T>(T*, const T*, const T*, index_t, bool);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -11,8 +11,10 @@ namespace strata::kernels::cpu {
 template <class T>
 void gelu_forward(T* out, const T* inp, index_t n);
 
-// dinp[i] += gelu'(inp[i]) * dout[i] (accumulated). Needs the forward input.
+// dinp[i] += gelu'(inp[i]) * dout[i] (accumulated), or = when accumulate is false (for a
+// dinp that nothing else feeds: it saves zero-filling it first and reading it back).
+// Needs the forward input. dinp may equal dout.
 template <class T>
-void gelu_backward(T* dinp, const T* inp, const T* dout, index_t n);
+void gelu_backward(T* dinp, const T* inp, const T* dout, index_t n, bool accumulate = true);
 
 }  // namespace strata::kernels::cpu

@@ -446,8 +446,7 @@ void GptModel<T>::backward_block(const Slot& s, int64_t l) {
   kc::matmul_backward(dgelu, g + w.mlp_proj_weight, g + w.mlp_proj_bias, dres_, a.fch_gelu,
                       p + w.mlp_proj_weight, N, F, C);
   T* dfch = dwide_b_;
-  fill_zero(dfch, N * F);
-  kc::gelu_backward(dfch, a.fch, dgelu, N * F);
+  kc::gelu_backward(dfch, a.fch, dgelu, N * F, /*accumulate=*/false);  // GELU alone feeds dfch
   T* dln2 = dnarrow_;
   fill_zero(dln2, N * C);
   kc::matmul_backward(dln2, g + w.c_fc_weight, g + w.c_fc_bias, dfch, a.ln2, p + w.c_fc_weight, N, C, F);

@@ -1,5 +1,7 @@
 #include "kernels/cpu/gelu.h"
 
+#include <cmath>
+
 #include "tests/kernels/cpu/test_util.h"
 
 namespace strata::kernels::cpu {
@@ -49,6 +51,18 @@ TEST(Gelu, BackwardAccumulates) {
   gelu_backward(d0.data(), x.data(), dout.data(), kN);
   gelu_backward(d.data(), x.data(), dout.data(), kN);
   for (index_t i = 0; i < kN; ++i) EXPECT_NEAR(d[i], init[i] + d0[i], 1e-15);
+}
+
+TEST(Gelu, BackwardWithoutAccumulateOverwrites) {
+  const Vec x = testing::random_uniform(kN, 9, -4.0, 4.0), dout = testing::random_uniform(kN, 10);
+  Vec zero_then_add(kN, 0.0), written(kN, std::nan(""));
+  gelu_backward(zero_then_add.data(), x.data(), dout.data(), kN);
+  gelu_backward(written.data(), x.data(), dout.data(), kN, /*accumulate=*/false);
+  EXPECT_EQ(written, zero_then_add);
+  // In place over dout, as the argument list allows.
+  Vec in_place = dout;
+  gelu_backward(in_place.data(), x.data(), in_place.data(), kN, /*accumulate=*/false);
+  EXPECT_EQ(in_place, zero_then_add);
 }
 
 TEST(Gelu, FloatMatchesDouble) {
