@@ -93,5 +93,26 @@ TEST(Matmul, BiasGradientIsThreadCountInvariant) {
   }, "dbias");
 }
 
+// On two threads a small layer's dinp and dweight products run side by side, one single-
+// threaded call each, so they must give exactly the one-thread bits, every output. (OpenBLAS's
+// own multi-threaded split changes the last bits, so 3 threads are not compared here.)
+TEST(Matmul, SideBySideBackwardOnTwoThreadsEqualsOneThreadBitwise) {
+  constexpr index_t n = 512, c = 64, oc = 96;
+  const auto inp = testing::convert<float>(testing::random_uniform(n * c, 16));
+  const auto w = testing::convert<float>(testing::random_uniform(oc * c, 17));
+  const auto dout = testing::convert<float>(testing::random_uniform(n * oc, 18));
+  auto run = [&] {
+    std::vector<float> out(n * c, 0.5f);  // dinp, then dweight, then dbias, all accumulated into
+    out.resize(n * c + oc * c + oc, 0.25f);
+    matmul_backward<float>(out.data(), out.data() + n * c, out.data() + n * c + oc * c, dout.data(),
+                           inp.data(), w.data(), n, c, oc);
+    return out;
+  };
+  const auto one = testing::with_threads(1, run), two = testing::with_threads(2, run);
+  ASSERT_EQ(one.size(), two.size());
+  for (std::size_t i = 0; i < one.size(); ++i)
+    ASSERT_EQ(one[i], two[i]) << "element " << i << " differs between 1 and 2 threads";
+}
+
 }  // namespace
 }  // namespace strata::kernels::cpu
