@@ -16,6 +16,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cpu/parallel.h"
+
 namespace strata::kernels::cpu::detail {
 
 inline float exp_fast(float x) {
@@ -55,25 +57,19 @@ T max_of(const T* x, int64_t n) {
 }
 
 // sum_j exp(x_j - m) for j < n, the exps in T and their sum in double (softmax rows of ~50k
-// terms of very different sizes), a chunk at a time so that the exps vectorise, and the sum
-// over kSumLanes fixed lanes so that it does too (one serial double chain was 4 cycles per
-// term). The lane order depends on n only, never on threads.
+// terms of very different sizes), a chunk at a time so that the exps vectorise, each chunk
+// summed by serial_sum (parallel.h) over fixed lanes so that the sum does too (one serial
+// double chain was 4 cycles per term). The order depends on n only, never on threads.
 template <class T>
 double sum_exp(const T* x, T m, int64_t n) {
   constexpr int64_t kChunk = 256;
-  constexpr int kSumLanes = 8;
   T e[kChunk];
-  double lane[kSumLanes] = {};
+  double sum = 0.0;
   for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
     const int64_t len = std::min(kChunk, n - j0);
     for (int64_t j = 0; j < len; ++j) e[j] = exp_of(x[j0 + j] - m);
-    int64_t j = 0;
-    for (; j + kSumLanes <= len; j += kSumLanes)
-      for (int l = 0; l < kSumLanes; ++l) lane[l] += e[j + l];
-    for (; j < len; ++j) lane[j % kSumLanes] += e[j];
+    sum += serial_sum(0, len, [&e](int64_t j) { return static_cast<double>(e[j]); });
   }
-  double sum = 0.0;
-  for (int l = 0; l < kSumLanes; ++l) sum += lane[l];
   return sum;
 }
 

@@ -33,20 +33,18 @@ T tanh_arg(T x) {
 // training step; against the tanh form (e - 1) / (e + 1), which needed a clamp of its own,
 // this one (with -fno-thread-jumps, kernels/CMakeLists.txt) takes the forward from 1.21 to
 // 0.75 ns an element and the backward from 1.34 to 1.05 on one core (1M elements).
+template <class T>
 struct Gate {
-  float s;       // 0.5 (1 + tanh u)
-  float ds_half; // 0.25 (1 - tanh^2 u) = s (1 - s)
+  T s;        // 0.5 (1 + tanh u)
+  T ds_half;  // 0.25 (1 - tanh^2 u) = s (1 - s)
 };
-inline Gate gate_of(float u) {
+inline Gate<float> gate_of(float u) {
   const float e = detail::exp_fast(-2.0f * u);
   const float s = 1.0f / (1.0f + e);
   return {s, e * s * s};
 }
 // double (the gradient-check oracle) keeps std::tanh.
-struct GateD {
-  double s, ds_half;
-};
-inline GateD gate_of(double u) {
+inline Gate<double> gate_of(double u) {
   const double t = std::tanh(u);
   return {0.5 * (1.0 + t), 0.25 * (1.0 - t * t)};
 }
