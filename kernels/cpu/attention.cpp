@@ -382,11 +382,19 @@ void head_forward(T* out, T* lse, T* probs, const T* qkv,
 template <class T>
 void head_backward(T* dqkv, T* dprobs, const T* dout, const T* qkv,
                    const T* lse, const AttentionShape& sh, index_t b,
-                   index_t h, const HeadScratch<T>& ws) {
+                   index_t h, const HeadScratch<T>& ws, InputGrad mode) {
   const index_t S = sh.S, HS = sh.head_size();
   const T scale = score_scale<T>(sh);
   const HeadQkv<const T*> hd = head_qkv(qkv, sh, b, h);
   const HeadQkv<T*> g = head_qkv(dqkv, sh, b, h);
+  // Written mode: each query block writes its own dq rows once, so only dk and
+  // dv, which every later block adds to, start from zero.
+  const bool write = mode == InputGrad::kWrite;
+  if (write)
+    for (index_t i = 0; i < S; ++i) {
+      std::fill(g.k + i * g.ld, g.k + i * g.ld + HS, T{0});
+      std::fill(g.v + i * g.ld, g.v + i * g.ld + HS, T{0});
+    }
   const T* dout_h = dout + b * S * sh.C + h * HS;
   const T* lse_h = lse + (b * sh.NH + h) * S;
   transpose_head(ws.kt, ws.ld, hd.k, hd.ld, S, HS);
@@ -403,7 +411,7 @@ void head_backward(T* dqkv, T* dprobs, const T* dout, const T* qkv,
     block_dscores(ws.dp, ws.p, ws.ld, i0, i1);
     // dq_i += scale sum_j ds_ij k_j
     small_gemm(nr, HS, i1, scale, StridedA<T>{ws.dp, ws.ld, 1}, hd.k, hd.ld,
-               g.q + i0 * g.ld, g.ld, true);
+               g.q + i0 * g.ld, g.ld, !write);
     // dk_j += scale sum_i ds_ij q_i   (A = ds^T through strides)
     small_gemm(i1, HS, nr, scale, StridedA<T>{ws.dp, 1, ws.ld},
                hd.q + i0 * hd.ld, hd.ld, g.k, g.ld, true);
@@ -439,20 +447,20 @@ void attention_forward(T* out, T* lse, T* probs_out, const T* qkv,
 template <class T>
 void attention_backward(T* dqkv, T* dprobs_out, const T* dout, const T* qkv,
                         const T* lse, const AttentionShape& shape, T* scratch,
-                        int n_threads) {
+                        int n_threads, InputGrad dqkv_mode) {
   check_args(shape, n_threads);
 #pragma omp parallel for schedule(static) num_threads(n_threads) \
     if (worth_parallel(shape))
   for (index_t bh = 0; bh < shape.B * shape.NH; ++bh)
     head_backward(dqkv, dprobs_out, dout, qkv, lse, shape, bh / shape.NH,
-                  bh % shape.NH, thread_scratch(scratch, shape));
+                  bh % shape.NH, thread_scratch(scratch, shape), dqkv_mode);
 }
 
 #define STRATA_INSTANTIATE(T)                                              \
   template void attention_forward<T>(T*, T*, T*, const T*,                 \
                                      const AttentionShape&, T*, int);      \
   template void attention_backward<T>(T*, T*, const T*, const T*, const T*, \
-                                      const AttentionShape&, T*, int);
+                                      const AttentionShape&, T*, int, InputGrad);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

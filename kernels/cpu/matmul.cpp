@@ -3,9 +3,12 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
+#include "kernels/cpu/fill.h"
 #include "kernels/cpu/parallel.h"
 
 namespace strata::kernels::cpu {
@@ -45,15 +48,23 @@ void broadcast_bias(T* out, const T* bias, index_t N, index_t OC) {
   });
 }
 
+// dbias[c0, c1) += the column sums of dout over all N rows, in double. A block's result
+// depends only on the block, never on which thread sums it.
+template <class T>
+void column_block_sums(T* dbias, const T* dout, index_t N, index_t OC, index_t c0,
+                       index_t c1) {
+  double acc[detail::kColBlock] = {};
+  for (index_t n = 0; n < N; ++n) {
+    const T* g = dout + n * OC;
+    for (index_t c = c0; c < c1; ++c) acc[c - c0] += g[c];
+  }
+  for (index_t c = c0; c < c1; ++c) dbias[c] += static_cast<T>(acc[c - c0]);
+}
+
 template <class T>
 void accumulate_column_sums(T* dbias, const T* dout, index_t N, index_t OC) {
   detail::for_each_column_block(N, OC, [&](index_t c0, index_t c1) {
-    double acc[detail::kColBlock] = {};
-    for (index_t n = 0; n < N; ++n) {
-      const T* g = dout + n * OC;
-      for (index_t c = c0; c < c1; ++c) acc[c - c0] += g[c];
-    }
-    for (index_t c = c0; c < c1; ++c) dbias[c] += static_cast<T>(acc[c - c0]);
+    column_block_sums(dbias, dout, N, OC, c0, c1);
   });
 }
 
@@ -91,10 +102,13 @@ void matmul_forward(T* out, const T* inp, const T* weight, const T* bias,
 template <class T>
 void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout,
                      const T* inp, const T* weight, index_t N, index_t C,
-                     index_t OC) {
+                     index_t OC, InputGrad dinp_mode) {
   const int n = to_blas_int(N, "N"), c = to_blas_int(C, "C"),
             oc = to_blas_int(OC, "OC");
-  // dinp: [N,OC]·[OC,C]. dweight: [OC,N]·[N,C].
+  // dinp: [N,OC]·[OC,C]. dweight: [OC,N]·[N,C]. A written dinp is zero-filled and then
+  // accumulated into: OpenBLAS's own beta = 0 path zero-fills C more slowly than memset
+  // (measured 2-20% slower on shapes a and b).
+  const bool write = dinp_mode == InputGrad::kWrite;
   auto input_grad = [&] {
     gemm(CblasNoTrans, CblasNoTrans, n, c, oc, dout, oc, weight, c, T{1}, dinp, c);
   };
@@ -102,17 +116,33 @@ void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout,
     gemm(CblasTrans, CblasNoTrans, oc, c, n, dout, oc, inp, c, T{1}, dweight, c);
   };
   if (dinp != nullptr && side_by_side_backward(N, C, OC)) {
+    const index_t n_blocks = (OC + detail::kColBlock - 1) / detail::kColBlock;
 #pragma omp parallel num_threads(2)
     {
       // A team of one (the runtime may give fewer threads) does both.
       const int t = omp_get_thread_num();
-      if (t == 0) input_grad();
+      if (t == 0) {
+        if (write) std::memset(dinp, 0, static_cast<size_t>(N * C) * sizeof(T));
+        input_grad();
+      }
       if (t == 1 || omp_get_num_threads() == 1) weight_grad();
+      // The bias sums go to whichever thread finishes its product first, which fills
+      // the wait for the other one. Every block sums the same way on either thread.
+      if (dbias != nullptr) {
+#pragma omp for schedule(dynamic, 1) nowait
+        for (index_t blk = 0; blk < n_blocks; ++blk) {
+          const index_t c0 = blk * detail::kColBlock;
+          column_block_sums(dbias, dout, N, OC, c0, std::min(OC, c0 + detail::kColBlock));
+        }
+      }
     }
-  } else {
-    if (dinp != nullptr) input_grad();
-    weight_grad();
+    return;
   }
+  if (dinp != nullptr) {
+    if (write) fill_zero(dinp, N * C);
+    input_grad();
+  }
+  weight_grad();
   if (dbias != nullptr) accumulate_column_sums(dbias, dout, N, OC);
 }
 
@@ -120,7 +150,7 @@ void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout,
   template void matmul_forward<T>(T*, const T*, const T*, const T*, index_t, \
                                   index_t, index_t);                         \
   template void matmul_backward<T>(T*, T*, T*, const T*, const T*, const T*, \
-                                   index_t, index_t, index_t);
+                                   index_t, index_t, index_t, InputGrad);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -15,13 +15,14 @@ void matmul_forward(T* out, const T* inp, const T* weight, const T* bias,
                     index_t N, index_t C, index_t OC);
 
 // Accumulates (+=):
-//   dinp[N,C]    += dout[N,OC] · W[OC,C]       (skipped when dinp is null)
+//   dinp[N,C]    += dout[N,OC] · W[OC,C]       (skipped when dinp is null;
+//                   written instead with InputGrad::kWrite)
 //   dweight[OC,C] += dout^T · inp[N,C]
 //   dbias[OC]    += column sums of dout         (skipped when dbias is null;
 //                   summed in double, deterministic)
 template <class T>
 void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout,
                      const T* inp, const T* weight, index_t N, index_t C,
-                     index_t OC);
+                     index_t OC, InputGrad dinp_mode = InputGrad::kAccumulate);
 
 }  // namespace strata::kernels::cpu

@@ -13,6 +13,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/crossentropy.h"
 #include "kernels/cpu/encoder.h"
+#include "kernels/cpu/fill.h"
 #include "kernels/cpu/gelu.h"
 #include "kernels/cpu/layernorm.h"
 #include "kernels/cpu/matmul.h"
@@ -116,18 +117,6 @@ ArenaPlan plan_arena(const ParameterLayout& layout, int64_t B, int64_t T, int th
   return p;
 }
 
-// Sets n elements to zero; threads only pay off for buffers well beyond L2.
-template <class T>
-void fill_zero(T* p, int64_t n) {
-  constexpr int64_t kChunk = int64_t{1} << 16;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (chunks >= 8)
-  for (int64_t i = 0; i < chunks; ++i) {
-    const int64_t lo = i * kChunk;
-    std::memset(p + lo, 0, static_cast<size_t>(std::min(kChunk, n - lo)) * sizeof(T));
-  }
-}
-
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
@@ -199,7 +188,7 @@ template <class T>
 void GptModel<T>::init_parameters(uint64_t seed) {
   const double std_base = 0.02;
   const double std_residual = 0.02 / std::sqrt(2.0 * static_cast<double>(config().layers));
-  fill_zero(params_.data(), params_.size());  // padding included
+  kc::fill_zero(params_.data(), params_.size());  // padding included
   for (const ParameterTensor& t : layout_.tensors()) {
     T* p = params_.data() + t.offset;
     const bool is_ln = t.name.starts_with("ln_f.") || t.name.find(".ln_") != std::string::npos;
@@ -407,19 +396,20 @@ void GptModel<T>::head_backward(Slot& s, double loss_scale, bool hidden) {
   T* g = grads_.data();
   // dL/d(ln_f output), seeded with the pending hidden gradient if there is one.
   T* dlnf = dnarrow_;
-  if (!hidden) fill_zero(dlnf, N * C);
+  const bool head_grad = s.has_targets && s.valid_targets > 0;
+  if (!hidden && !head_grad) kc::fill_zero(dlnf, N * C);
   hidden_grad_pending_ = false;
-  if (s.has_targets && s.valid_targets > 0) {
+  if (head_grad) {
     const T dloss = static_cast<T>(loss_scale / static_cast<double>(s.valid_targets));
     if (tp_ == nullptr)
       kc::crossentropy_backward(s.logits, s.logits, s.ce_lse, s.targets, dloss, N, config().vocab_size);  // in place
     else
       kc::crossentropy_slice_backward(s.logits, s.logits, s.ce_lse, s.targets, dloss, vocab_begin_, N, local_vocab_);
     kc::matmul_backward(dlnf, g + layout_.wte(), static_cast<T*>(nullptr), s.logits, s.lnf, p + layout_.wte(), N, C,
-                        local_vocab_);
+                        local_vocab_, hidden ? kc::InputGrad::kAccumulate : kc::InputGrad::kWrite);
     tp_sum(dlnf, N * C);
   }
-  fill_zero(dres_, N * C);
+  kc::fill_zero(dres_, N * C);
   const T* x_last = s.blocks.empty() ? s.encoded : s.blocks.back().res3;
   kc::layernorm_backward(dres_, g + layout_.ln_f_weight(), g + layout_.ln_f_bias(), dlnf, x_last,
                          p + layout_.ln_f_weight(), s.lnf_mean, s.lnf_rstd, N, C);
@@ -442,32 +432,28 @@ void GptModel<T>::backward_block(const Slot& s, int64_t l) {
 
   // MLP: res3 = res2 + c_proj(gelu(c_fc(ln_2(res2)))).
   T* dgelu = dwide_a_;
-  fill_zero(dgelu, N * F);
   kc::matmul_backward(dgelu, g + w.mlp_proj_weight, g + w.mlp_proj_bias, dres_, a.fch_gelu,
-                      p + w.mlp_proj_weight, N, F, C);
+                      p + w.mlp_proj_weight, N, F, C, kc::InputGrad::kWrite);
   T* dfch = dwide_b_;
   kc::gelu_backward(dfch, a.fch, dgelu, N * F, /*accumulate=*/false);  // GELU alone feeds dfch
   T* dln2 = dnarrow_;
-  fill_zero(dln2, N * C);
-  kc::matmul_backward(dln2, g + w.c_fc_weight, g + w.c_fc_bias, dfch, a.ln2, p + w.c_fc_weight, N, C, F);
+  kc::matmul_backward(dln2, g + w.c_fc_weight, g + w.c_fc_bias, dfch, a.ln2, p + w.c_fc_weight, N, C, F,
+                      kc::InputGrad::kWrite);
   tp_sum(dln2, N * C);
   kc::layernorm_backward(dres_, g + w.ln_2_weight, g + w.ln_2_bias, dln2, a.res2, p + w.ln_2_weight, a.ln2_mean,
                          a.ln2_rstd, N, C);
 
   // Attention: res2 = x + c_proj(attention(c_attn(ln_1(x)))).
   T* datty = dnarrow_;
-  fill_zero(datty, N * W);
   kc::matmul_backward(datty, g + w.attn_proj_weight, g + w.attn_proj_bias, dres_, a.atty,
-                      p + w.attn_proj_weight, N, W, C);
+                      p + w.attn_proj_weight, N, W, C, kc::InputGrad::kWrite);
   T* dqkv = dwide_a_;
-  fill_zero(dqkv, N * 3 * W);
   T* dprobs = capture_ ? dprobs_.data() + l * s.B * c.heads * s.S * s.S : nullptr;
   kc::attention_backward(dqkv, dprobs, datty, a.qkv, a.att_lse, {s.B, s.S, W, local_heads_}, attn_scratch_,
-                         attention_threads());
+                         attention_threads(), kc::InputGrad::kWrite);
   T* dln1 = dwide_b_;
-  fill_zero(dln1, N * C);
   kc::matmul_backward(dln1, g + w.c_attn_weight, g + w.c_attn_bias, dqkv, a.ln1, p + w.c_attn_weight, N, C,
-                      3 * W);
+                      3 * W, kc::InputGrad::kWrite);
   tp_sum(dln1, N * C);
   kc::layernorm_backward(dres_, g + w.ln_1_weight, g + w.ln_1_bias, dln1, x, p + w.ln_1_weight, a.ln1_mean,
                          a.ln1_rstd, N, C);
@@ -475,7 +461,7 @@ void GptModel<T>::backward_block(const Slot& s, int64_t l) {
 
 template <class T>
 void GptModel<T>::zero_grads() {
-  fill_zero(grads_.data(), grads_.size());
+  kc::fill_zero(grads_.data(), grads_.size());
 }
 
 template <class T>

@@ -1,5 +1,7 @@
 #include "kernels/cpu/matmul.h"
 
+#include <limits>
+
 #include "tests/kernels/cpu/test_util.h"
 
 namespace strata::kernels::cpu {
@@ -112,6 +114,35 @@ TEST(Matmul, SideBySideBackwardOnTwoThreadsEqualsOneThreadBitwise) {
   ASSERT_EQ(one.size(), two.size());
   for (std::size_t i = 0; i < one.size(); ++i)
     ASSERT_EQ(one[i], two[i]) << "element " << i << " differs between 1 and 2 threads";
+}
+
+// InputGrad::kWrite replaces whatever dinp held (NaN here) with exactly what accumulating
+// into zeros gives; dweight and dbias still accumulate. Both paths: the side-by-side one (a
+// small layer on two threads) and the usual one (one thread, and a layer over its bound).
+TEST(Matmul, WrittenInputGradientEqualsAccumulatedIntoZeros) {
+  struct Case {
+    index_t n, c, oc;
+    int threads;
+  };
+  for (const Case k : {Case{512, 64, 96, 2}, Case{512, 64, 96, 1}, Case{2048, 384, 512, 2}}) {
+    const auto inp = testing::convert<float>(testing::random_uniform(k.n * k.c, 19));
+    const auto w = testing::convert<float>(testing::random_uniform(k.oc * k.c, 20));
+    const auto dout = testing::convert<float>(testing::random_uniform(k.n * k.oc, 21));
+    auto run = [&](float dinp_init, InputGrad mode) {
+      std::vector<float> out(k.n * k.c, dinp_init);  // dinp, then dweight and dbias
+      out.resize(k.n * k.c + k.oc * k.c + k.oc, 0.25f);
+      matmul_backward<float>(out.data(), out.data() + k.n * k.c, out.data() + k.n * k.c + k.oc * k.c,
+                             dout.data(), inp.data(), w.data(), k.n, k.c, k.oc, mode);
+      return out;
+    };
+    const auto accumulated = testing::with_threads(k.threads, [&] { return run(0.f, InputGrad::kAccumulate); });
+    const auto written = testing::with_threads(
+        k.threads, [&] { return run(std::numeric_limits<float>::quiet_NaN(), InputGrad::kWrite); });
+    ASSERT_EQ(written.size(), accumulated.size());
+    for (std::size_t i = 0; i < written.size(); ++i)
+      ASSERT_EQ(written[i], accumulated[i]) << "element " << i << ", N " << k.n << " C " << k.c
+                                            << " OC " << k.oc << ", " << k.threads << " threads";
+  }
 }
 
 }  // namespace
