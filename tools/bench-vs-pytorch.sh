@@ -3,7 +3,8 @@
 #   tools/bench-vs-pytorch.sh [a|b|c]...        (default: a b c)
 # Runs `strata bench train --shape S --json` and ../shared/bench/run_pytorch_baseline.sh with
 # PEER_VARIANTS (default "asis tuned nommap"), REPEAT times each (default 3), alternating,
-# and prints the medians and the ratios Strata / PyTorch per variant.
+# and prints the medians, the ratios Strata / PyTorch per variant, and the range of the ratios
+# of the back-to-back pairs (run i of each).
 #
 # Like the peer's tuned variants, Strata's runs UNSET OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
 # (the machine forces AVX2 kernels through them; see ../shared/reference/machine.md) and use
@@ -41,6 +42,10 @@ for r in peer:
 for variant, runs in sorted(by.items()):
     p = statistics.median(r["tokens_per_s_median"] for r in runs)
     prss = statistics.median(r.get("peak_rss_mb", 0) for r in runs)
-    print(f"  pytorch {variant:7s} {p:10,.0f} tokens/s, peak RSS {prss:.0f} MB   ratio strata/pytorch = {s / p:.2f}x")
+    # Run i of Strata against run i of the peer (they ran back to back): the spread shows how
+    # far one run's ratio can stray from the medians' on this machine.
+    pairs = [o["tokens_per_s"] / r["tokens_per_s_median"] for o, r in zip(ours, runs)]
+    spread = f"  (pairs {min(pairs):.2f}-{max(pairs):.2f}x)" if len(pairs) > 1 else ""
+    print(f"  pytorch {variant:7s} {p:10,.0f} tokens/s, peak RSS {prss:.0f} MB   ratio strata/pytorch = {s / p:.2f}x{spread}")
 PY
 done
