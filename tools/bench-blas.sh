@@ -17,7 +17,10 @@ trap 'rm -rf "$work"' EXIT
 [ -f "$openblas/libblas.so.3" ] || { echo "bench-blas: OpenBLAS (OpenMP) missing: apt-get install libopenblas0-openmp" >&2; exit 1; }
 if [ ! -f "$blis/libblis.so.4" ]; then
   echo "bench-blas: fetching libblis4-openmp into $work (not installed)" >&2
-  (cd "$work" && apt-get download -q libblis4-openmp >/dev/null && dpkg -x libblis4-openmp_*.deb root)
+  (cd "$work" && apt-get download -q libblis4-openmp >/dev/null && dpkg -x libblis4-openmp_*.deb root) || {
+    echo "bench-blas: could not fetch libblis4-openmp; install it (apt-get install libblis4-openmp) or run where Debian's mirror is reachable" >&2
+    exit 1
+  }
   blis=$work/root/usr/lib/x86_64-linux-gnu/blis-openmp
 fi
 src=$here/tools/bench/blas_gemm_shapes.cpp
