@@ -12,6 +12,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 reps=${REPS:-10}
 openblas=/usr/lib/x86_64-linux-gnu/openblas-openmp
 blis=/usr/lib/x86_64-linux-gnu/blis-openmp
+for shape in ${*:-a b c}; do
+  case $shape in a|b|c) ;; *) echo "bench-blas: unknown shape '$shape' (a, b or c)" >&2; exit 2 ;; esac
+done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 [ -f "$openblas/libblas.so.3" ] || { echo "bench-blas: OpenBLAS (OpenMP) missing: apt-get install libopenblas0-openmp" >&2; exit 1; }
