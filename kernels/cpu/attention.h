@@ -45,11 +45,12 @@ void attention_forward(T* out, T* lse, T* probs_out, const T* qkv,
                        const AttentionShape& shape, T* scratch, int n_threads);
 
 // dqkv [B,S,3C] accumulated (+=), or written with InputGrad::kWrite (each head
-// zero-fills its own slices, on its own thread, just before it accumulates into
-// them). dout [B,S,C]; qkv and lse as given to and produced by the forward. dprobs_out: null, or [B,NH,S,S] receiving dL/dprobs
-// (written; = dout_s · v_j for j <= s, and 0 above the diagonal, where the
-// probabilities are structurally zero -- a dense PyTorch reference would
-// report dout_s · v_j there too).
+// clears its own dk and dv slices on its own thread and writes its dq rows, so
+// the caller need not zero-fill dqkv). dout [B,S,C]; qkv and lse as given to
+// and produced by the forward. dprobs_out: null, or [B,NH,S,S] receiving
+// dL/dprobs (written; = dout_s · v_j for j <= s, and 0 above the diagonal,
+// where the probabilities are structurally zero -- a dense PyTorch reference
+// would report dout_s · v_j there too).
 template <class T>
 void attention_backward(T* dqkv, T* dprobs_out, const T* dout, const T* qkv,
                         const T* lse, const AttentionShape& shape, T* scratch,
