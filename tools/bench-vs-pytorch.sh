@@ -42,8 +42,9 @@ for r in peer:
 for variant, runs in sorted(by.items()):
     p = statistics.median(r["tokens_per_s_median"] for r in runs)
     prss = statistics.median(r.get("peak_rss_mb", 0) for r in runs)
-    # Run i of Strata against run i of the peer (they ran back to back): the spread shows how
-    # far one run's ratio can stray from the medians' on this machine.
+    # Run i of Strata against run i of the peer (the same round of the loop above): the spread
+    # shows how far one run's ratio can stray from the medians' on this machine.
+    assert len(runs) == len(ours), f"{variant}: {len(runs)} peer runs against {len(ours)} of Strata's"
     pairs = [o["tokens_per_s"] / r["tokens_per_s_median"] for o, r in zip(ours, runs)]
     spread = f"  (pairs {min(pairs):.2f}-{max(pairs):.2f}x)" if len(pairs) > 1 else ""
     print(f"  pytorch {variant:7s} {p:10,.0f} tokens/s, peak RSS {prss:.0f} MB   ratio strata/pytorch = {s / p:.2f}x{spread}")

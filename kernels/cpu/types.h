@@ -13,8 +13,8 @@ using index_t = std::int64_t;
 // Token ids and cross-entropy targets are int32, as in llm.c data files.
 using token_t = std::int32_t;
 
-// How a backward kernel treats an input-gradient buffer: accumulate into it (+=), or
-// write it, so that the caller need not zero-fill it first.
+// How a backward kernel treats an input-gradient buffer: accumulate into it
+// (+=), or write it, so that the caller need not zero-fill it first.
 enum class InputGrad { kAccumulate, kWrite };
 
 }  // namespace strata::kernels::cpu

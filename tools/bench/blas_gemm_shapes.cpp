@@ -40,10 +40,11 @@ int main(int argc, char** argv) {
   const Layer kinds[] = {{"qkv", d, 3 * d, layers},   {"attn_proj", d, d, layers},
                          {"fc", d, 4 * d, layers},    {"fc_proj", 4 * d, d, layers},
                          {"head", d, vocab, 1}};
-  const size_t wide = static_cast<size_t>(std::max(vocab, 4 * d));
+  const size_t rows = static_cast<size_t>(n), wide = static_cast<size_t>(std::max(vocab, 4 * d));
+  const size_t weights = std::max(static_cast<size_t>(vocab) * d, static_cast<size_t>(4 * d) * d);
   // Small non-zero values: no denormals, no overflow, whatever the repetitions.
-  std::vector<float> inp(static_cast<size_t>(n) * 4 * d, 1e-3f), dout(n * wide, 1e-3f),
-      out(n * wide), w(wide * 4 * d, 1e-3f), dw(wide * 4 * d);
+  std::vector<float> inp(rows * 4 * d, 1e-3f), dinp(rows * 4 * d), dout(rows * wide, 1e-3f),
+      out(rows * wide), w(weights, 1e-3f), dw(weights);
   double total[3] = {0, 0, 0};
   std::printf("%-10s %22s %22s %22s\n", "layer", "forward", "input grad", "weight grad");
   for (const Layer& k : kinds) {
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
                   w.data(), k.in, 0.f, out.data(), k.out);
       const double t1 = now();
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k.in, k.out, 1.f, dout.data(),
-                  k.out, w.data(), k.in, 1.f, inp.data(), k.in);
+                  k.out, w.data(), k.in, 1.f, dinp.data(), k.in);
       const double t2 = now();
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k.out, k.in, n, 1.f, dout.data(),
                   k.out, inp.data(), k.in, 1.f, dw.data(), k.in);

@@ -362,6 +362,22 @@ TEST(GptModelTest, BackwardNeedsAFreshForward) {
   EXPECT_THROW(model.backward(), std::logic_error);  // nothing to differentiate
 }
 
+// A batch whose every target is ignored has no loss term, so with no hidden gradient every
+// parameter gradient is exactly zero, even right after a batch that left gradients of its
+// own in the model's scratch buffers (the head's input gradient is cleared, not inherited).
+TEST(GptModelTest, AllTargetsIgnoredGivesZeroGradients) {
+  GptModel<float> model(kTiny, kB, kS);
+  randomize(model, 11, 0.1);
+  const Batch b = random_batch(kB, kS, kTiny.vocab_size, 12, false);
+  grads_of(model, b, kB, kS);  // fills the scratch buffers with a real backward's values
+  Batch ignored = b;
+  std::fill(ignored.targets.begin(), ignored.targets.end(), -1);
+  double loss = 0.0;
+  const std::vector<float> g = grads_of(model, ignored, kB, kS, &loss);
+  EXPECT_TRUE(std::isnan(loss));  // the mean over no targets, as torch gives
+  for (size_t i = 0; i < g.size(); ++i) ASSERT_EQ(g[i], 0.0f) << "gradient element " << i;
+}
+
 TEST(GptModelTest, RejectsBadShapesAndInputs) {
   EXPECT_THROW(GptModel<float>(kTiny, 0, 4), std::invalid_argument);
   EXPECT_THROW(GptModel<float>(kTiny, 1, kTiny.context + 1), std::invalid_argument);

@@ -190,8 +190,10 @@ TEST(Attention, BackwardAccumulates) {
   for (index_t i = 0; i < qkv_size(sh); ++i) EXPECT_NEAR(dqkv[i], init[i] + g.dqkv[i], 1e-14);
 }
 
-// Written mode: whatever dqkv held (NaN here) is replaced, and the result is bitwise
-// the accumulation into zeros, at every shape, in float and double, on 1 and 3 threads.
+// Written mode: whatever dqkv held (NaN here) is replaced, and the result equals the
+// accumulation into zeros (written dq is alpha*acc where accumulation gives 0 + alpha*acc,
+// so only the sign of an exact zero could differ), at every shape, in float and double, on
+// 1 and 3 threads. kWideBatch has four heads above the parallel threshold.
 template <class T>
 void expect_written_equals_accumulated(const AttentionShape& sh, int threads) {
   const auto qkv = testing::convert<T>(testing::random_uniform(qkv_size(sh), 30));
@@ -207,7 +209,8 @@ void expect_written_equals_accumulated(const AttentionShape& sh, int threads) {
 }
 
 TEST(Attention, BackwardWrittenModeOverwrites) {
-  for (const AttentionShape& sh : {kSmall, kMultiBlock, kMixedHead, kRaggedHead})
+  constexpr AttentionShape kWideBatch{2, 2 * kAttentionQueryBlock + 7, 48, 2};
+  for (const AttentionShape& sh : {kSmall, kMultiBlock, kMixedHead, kRaggedHead, kWideBatch})
     for (int threads : {1, 3}) {
       expect_written_equals_accumulated<double>(sh, threads);
       expect_written_equals_accumulated<float>(sh, threads);

@@ -21,11 +21,13 @@ void expect_fills_exactly(index_t n, int threads) {
   });
   EXPECT_TRUE(std::isnan(buf.front())) << "n " << n << ": wrote before the buffer";
   EXPECT_TRUE(std::isnan(buf.back())) << "n " << n << ": wrote past the buffer";
-  for (index_t i = 1; i <= n; ++i) ASSERT_EQ(buf[static_cast<size_t>(i)], T{0}) << "n " << n << ", element " << i - 1;
+  for (index_t i = 1; i <= n; ++i)
+    ASSERT_EQ(buf[static_cast<size_t>(i)], T{0}) << "n " << n << ", element " << i - 1;
 }
 
 TEST(Fill, ZeroesExactlyTheRange) {
-  for (index_t n : {index_t{0}, index_t{1}, index_t{1} << 16, (index_t{1} << 16) + 3, (index_t{3} << 16) + 7})
+  constexpr index_t kChunk = index_t{1} << 16;
+  for (index_t n : {index_t{0}, index_t{1}, kChunk, kChunk + 3, 2 * kChunk, 3 * kChunk + 7})
     for (int threads : {1, 3}) {
       expect_fills_exactly<float>(n, threads);
       expect_fills_exactly<double>(n, threads);

@@ -1,5 +1,7 @@
 #include "kernels/cpu/matmul.h"
 
+#include <bit>
+#include <cstdint>
 #include <limits>
 
 #include "tests/kernels/cpu/test_util.h"
@@ -116,9 +118,10 @@ TEST(Matmul, SideBySideBackwardOnTwoThreadsEqualsOneThreadBitwise) {
     ASSERT_EQ(one[i], two[i]) << "element " << i << " differs between 1 and 2 threads";
 }
 
-// InputGrad::kWrite replaces whatever dinp held (NaN here) with exactly what accumulating
-// into zeros gives; dweight and dbias still accumulate. Both paths: the side-by-side one (a
-// small layer on two threads) and the usual one (one thread, and a layer over its bound).
+// InputGrad::kWrite replaces whatever dinp held (NaN here) with exactly the bits that
+// accumulating into zeros gives (a zero-fill, then the same products); dweight and dbias
+// still accumulate. Both paths: the side-by-side one (a small layer on two threads) and the
+// usual one (one thread, and a layer over its bound).
 TEST(Matmul, WrittenInputGradientEqualsAccumulatedIntoZeros) {
   struct Case {
     index_t n, c, oc;
@@ -135,13 +138,15 @@ TEST(Matmul, WrittenInputGradientEqualsAccumulatedIntoZeros) {
                              dout.data(), inp.data(), w.data(), k.n, k.c, k.oc, mode);
       return out;
     };
-    const auto accumulated = testing::with_threads(k.threads, [&] { return run(0.f, InputGrad::kAccumulate); });
-    const auto written = testing::with_threads(
-        k.threads, [&] { return run(std::numeric_limits<float>::quiet_NaN(), InputGrad::kWrite); });
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const auto accumulated =
+        testing::with_threads(k.threads, [&] { return run(0.f, InputGrad::kAccumulate); });
+    const auto written = testing::with_threads(k.threads, [&] { return run(nan, InputGrad::kWrite); });
     ASSERT_EQ(written.size(), accumulated.size());
     for (std::size_t i = 0; i < written.size(); ++i)
-      ASSERT_EQ(written[i], accumulated[i]) << "element " << i << ", N " << k.n << " C " << k.c
-                                            << " OC " << k.oc << ", " << k.threads << " threads";
+      ASSERT_EQ(std::bit_cast<std::uint32_t>(written[i]), std::bit_cast<std::uint32_t>(accumulated[i]))
+          << "element " << i << ", N " << k.n << " C " << k.c << " OC " << k.oc << ", " << k.threads
+          << " threads";
   }
 }
 
