@@ -4,7 +4,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -122,7 +121,7 @@ void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout,
       // A team of one (the runtime may give fewer threads) does both.
       const int t = omp_get_thread_num();
       if (t == 0) {
-        if (write) std::memset(dinp, 0, static_cast<size_t>(N * C) * sizeof(T));
+        if (write) fill_zero(dinp, N * C);  // nested: on this thread alone
         input_grad();
       }
       if (t == 1 || omp_get_num_threads() == 1) weight_grad();
